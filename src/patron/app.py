@@ -1,0 +1,69 @@
+"""create_app(): mounts every router, maps errors to JSON, wires adapters."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from patron import __version__
+from patron.auth.api import router as auth_router
+from patron.config import get_settings
+from patron.core.errors import PatronError
+from patron.customers.api import router as customers_router
+from patron.wiring import wire
+
+log = logging.getLogger("patron")
+
+
+def _field_of(loc: tuple[object, ...] | list[object]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or ".".join(str(p) for p in loc)
+
+
+def create_app() -> FastAPI:
+    get_settings().check_safe()
+    wire()
+    app = FastAPI(title="Patron", version=__version__, docs_url="/docs", redoc_url=None)
+
+    @app.exception_handler(PatronError)
+    async def _patron_error(_: Request, exc: PatronError) -> JSONResponse:
+        return JSONResponse(exc.to_dict(), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": _field_of(e.get("loc", ())), "message": e.get("msg", "")}
+            for e in exc.errors()
+        ]
+        first = errors[0] if errors else {"field": "", "message": "invalid request"}
+        body = {
+            "error": "invalid",
+            "message": f"{first['field']}: {first['message']}",
+            "field": first["field"],
+            "errors": errors,
+        }
+        return JSONResponse(body, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+        body = {"error": code.get(exc.status_code, "error"), "message": str(exc.detail)}
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        body = {"error": "internal", "message": "an internal error occurred; it has been logged"}
+        return JSONResponse(body, status_code=500)
+
+    @app.get("/health", include_in_schema=False)
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    for router in (auth_router, customers_router):
+        app.include_router(router)
+    return app

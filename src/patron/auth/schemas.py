@@ -1,0 +1,122 @@
+"""Roles, permissions and the authenticated principal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Role(StrEnum):
+    OWNER = "owner"
+    MARKETER = "marketer"
+    SUPPORT = "support"
+    ANALYST = "analyst"
+
+
+class Permission(StrEnum):
+    CUSTOMERS_READ = "customers:read"
+    CUSTOMERS_WRITE = "customers:write"
+    CATALOG_READ = "catalog:read"
+    CATALOG_WRITE = "catalog:write"
+    ORDERS_READ = "orders:read"
+    ORDERS_WRITE = "orders:write"
+    EVENTS_READ = "events:read"
+    IMPORT = "import"
+    EXPORT = "export"
+    SETTINGS = "settings"
+    KEYS = "keys"
+    JOBS = "jobs"
+    INGEST = "ingest"  # write keys only
+
+
+_READ = {
+    Permission.CUSTOMERS_READ,
+    Permission.CATALOG_READ,
+    Permission.ORDERS_READ,
+    Permission.EVENTS_READ,
+}
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.OWNER: frozenset(set(Permission) - {Permission.INGEST}),
+    Role.MARKETER: frozenset(
+        _READ
+        | {
+            Permission.CUSTOMERS_WRITE,
+            Permission.CATALOG_WRITE,
+            Permission.ORDERS_WRITE,
+            Permission.IMPORT,
+            Permission.EXPORT,
+        }
+    ),
+    Role.SUPPORT: frozenset(_READ | {Permission.CUSTOMERS_WRITE}),
+    Role.ANALYST: frozenset(_READ | {Permission.EXPORT}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a user, an API key (with a role) or a write key (ingestion only)."""
+
+    kind: str  # user, api_key, write_key
+    id: int
+    role: Role | None
+    source_id: int | None = None
+
+    def can(self, permission: Permission) -> bool:
+        if self.kind == "write_key":
+            return permission is Permission.INGEST
+        return self.role is not None and permission in ROLE_PERMISSIONS[self.role]
+
+
+class UserCreate(BaseModel):
+    email: str = Field(min_length=3, max_length=320)
+    password: str = Field(min_length=10, max_length=1000)
+    role: Role
+    name: str = ""
+    locale: str = "en"
+
+
+class UserRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    email: str
+    name: str
+    role: Role
+    locale: str
+    is_active: bool
+    created_at: datetime
+    last_login_at: datetime | None
+
+
+class ApiKeyCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    role: Role
+
+
+class WriteKeyCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    source: str = Field(default="web", min_length=1, max_length=64)
+
+
+class ApiKeyRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    kind: str
+    role: Role | None
+    prefix: str
+    source_id: int | None
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyRead):
+    """Returned once, at creation: `secret` is never stored or shown again."""
+
+    secret: str

@@ -1,0 +1,172 @@
+"""Users (argon2 passwords), API keys and write keys (SHA-256 of a 192-bit secret)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from patron.auth.models import ApiKey, User
+from patron.auth.schemas import (
+    ApiKeyCreated,
+    ApiKeyRead,
+    Principal,
+    Role,
+    UserCreate,
+    UserRead,
+)
+from patron.core.errors import Conflict, NotFound, Unauthorized, ValidationError
+from patron.core.ids import normalize_email
+from patron.core.time import utcnow
+
+_hasher = PasswordHasher()
+_PREFIX_LEN = 12
+_KEY_PREFIXES = {"api": "pk_", "write": "wk_"}
+
+# Verified keys are cached briefly so ingestion does not hit the database per request.
+# Revocation clears this process's cache at once; other processes see it within the TTL.
+_CACHE_TTL = 5.0
+_cache: dict[str, tuple[float, Principal]] = {}
+_cache_lock = threading.Lock()
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def create_user(session: Session, *, data: UserCreate) -> UserRead:
+    email = normalize_email(data.email)
+    if "@" not in email:
+        raise ValidationError("email is not a valid address", field="email")
+    user = User(
+        email=email,
+        name=data.name,
+        password_hash=hash_password(data.password),
+        role=data.role.value,
+        locale=data.locale,
+        is_active=True,
+        created_at=utcnow(),
+    )
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError:
+        raise Conflict(f"a user with email {email} exists", field="email") from None
+    return UserRead.model_validate(user)
+
+
+def authenticate(session: Session, *, email: str, password: str) -> UserRead:
+    user = session.scalar(select(User).where(User.email == normalize_email(email)))
+    if user is None or not user.is_active:
+        _hasher.hash(password)  # same cost whether or not the user exists
+        raise Unauthorized("email or password is wrong")
+    try:
+        _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        raise Unauthorized("email or password is wrong") from None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    user.last_login_at = utcnow()
+    session.flush()
+    return UserRead.model_validate(user)
+
+
+def get_user(session: Session, *, user_id: int) -> UserRead:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"user {user_id} not found")
+    return UserRead.model_validate(user)
+
+
+def list_users(session: Session) -> list[UserRead]:
+    return [UserRead.model_validate(u) for u in session.scalars(select(User).order_by(User.id))]
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _create_key(
+    session: Session, *, name: str, kind: str, role: Role | None, source_id: int | None
+) -> ApiKeyCreated:
+    prefix = secrets.token_hex(_PREFIX_LEN // 2)
+    secret = _KEY_PREFIXES[kind] + prefix + secrets.token_urlsafe(24)
+    key = ApiKey(
+        name=name,
+        kind=kind,
+        role=role.value if role else None,
+        prefix=prefix,
+        secret_hash=_digest(secret),
+        source_id=source_id,
+        created_at=utcnow(),
+    )
+    session.add(key)
+    session.flush()
+    return ApiKeyCreated(**ApiKeyRead.model_validate(key).model_dump(), secret=secret)
+
+
+def create_api_key(session: Session, *, name: str, role: Role) -> ApiKeyCreated:
+    return _create_key(session, name=name, kind="api", role=role, source_id=None)
+
+
+def create_write_key(session: Session, *, name: str, source_id: int) -> ApiKeyCreated:
+    return _create_key(session, name=name, kind="write", role=None, source_id=source_id)
+
+
+def list_api_keys(session: Session) -> list[ApiKeyRead]:
+    rows = session.scalars(select(ApiKey).order_by(ApiKey.id))
+    return [ApiKeyRead.model_validate(k) for k in rows]
+
+
+def revoke_api_key(session: Session, *, key_id: int) -> ApiKeyRead:
+    key = session.get(ApiKey, key_id)
+    if key is None:
+        raise NotFound(f"API key {key_id} not found")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        session.flush()
+    with _cache_lock:
+        _cache.clear()
+    return ApiKeyRead.model_validate(key)
+
+
+def verify_key(session: Session, *, token: str, kind: str) -> Principal:
+    """Check a presented key of `kind` ('api' or 'write'); raise Unauthorized otherwise."""
+    lead = _KEY_PREFIXES[kind]
+    if not token.startswith(lead) or len(token) < len(lead) + _PREFIX_LEN + 8:
+        raise Unauthorized(f"invalid {'write' if kind == 'write' else 'API'} key")
+    now = time.monotonic()
+    with _cache_lock:
+        hit = _cache.get(token)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    prefix = token[len(lead) : len(lead) + _PREFIX_LEN]
+    key = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix, ApiKey.kind == kind))
+    if (
+        key is None
+        or key.revoked_at is not None
+        or not hmac.compare_digest(key.secret_hash, _digest(token))
+    ):
+        raise Unauthorized(f"invalid {'write' if kind == 'write' else 'API'} key")
+    principal = Principal(
+        kind="write_key" if kind == "write" else "api_key",
+        id=key.id,
+        role=Role(key.role) if key.role else None,
+        source_id=key.source_id,
+    )
+    with _cache_lock:
+        _cache[token] = (now + _CACHE_TTL, principal)
+    return principal
+
+
+def touch_key(session: Session, *, key_id: int) -> None:
+    """Record that a key was used (the guard calls this at most once a minute per key)."""
+    session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=utcnow()))

@@ -1,0 +1,99 @@
+"""The root `patron` command. Each domain mounts its own Typer app here."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import typer
+
+from patron.auth import service as auth_service
+from patron.auth.cli import keys_app, users_app
+from patron.auth.schemas import Role, UserCreate
+from patron.clitools import console, handles_errors
+from patron.config import get_settings
+from patron.db import get_engine, unit_of_work
+from patron.migrate import upgrade
+from patron.store import service as store_service
+from patron.store.schemas import StoreSettings
+from patron.wiring import wire
+
+app = typer.Typer(
+    help="Patron: the self-hosted CRM for online stores.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(keys_app, name="keys")
+app.add_typer(users_app, name="users")
+
+
+def init_database() -> None:
+    upgrade(get_engine())
+
+
+@app.command()
+@handles_errors
+def init(
+    admin_email: str = typer.Option("admin@patron.local", "--admin-email"),
+    admin_password: str = typer.Option("", "--admin-password", envvar="PATRON_ADMIN_PASSWORD"),
+    currency: str = typer.Option("", "--currency", help="store base currency (ISO 4217)"),
+    credentials_file: Path = typer.Option(
+        Path("patron-credentials.txt"), "--credentials-file", help="where a new admin login goes"
+    ),
+) -> None:
+    """Create or upgrade the database; create the first owner if there is none."""
+    init_database()
+    with unit_of_work() as session:
+        if currency:
+            settings = store_service.get_settings(session)
+            settings.base_currency = currency
+            store_service.update_settings(session, settings=settings)
+        elif store_service.get_settings(session) == StoreSettings():
+            store_service.update_settings(session, settings=StoreSettings())
+        if auth_service.list_users(session):
+            console.print("database is up to date")
+            return
+        password = admin_password or secrets.token_urlsafe(12)
+        auth_service.create_user(
+            session,
+            data=UserCreate(email=admin_email, password=password, role=Role.OWNER, name="Admin"),
+        )
+        key = auth_service.create_api_key(session, name="admin", role=Role.OWNER)
+    credentials_file.write_text(
+        f"admin login: {admin_email}\npassword: {password}\nAPI key (owner): {key.secret}\n"
+    )
+    os.chmod(credentials_file, 0o600)
+    console.print(f"database ready; admin login and an owner API key are in {credentials_file}")
+
+
+@app.command()
+def serve(
+    port: int = typer.Option(None, "--port", help="default: $PATRON_PORT or 8000"),
+    host: str = typer.Option(None, "--host"),
+    workers: int = typer.Option(None, "--workers"),
+) -> None:
+    """Apply migrations and serve the API (and, later, the web app)."""
+    import uvicorn
+
+    settings = get_settings()
+    init_database()
+    uvicorn.run(
+        "patron.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers or settings.workers,
+        log_level=settings.log_level,
+        access_log=False,
+    )
+
+
+def main() -> None:
+    wire()
+    app()
+
+
+if __name__ == "__main__":
+    main()

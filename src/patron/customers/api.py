@@ -1,0 +1,131 @@
+"""Customers over HTTP: list/search, create, update, the customer 360, merges and undo."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel
+
+from patron.auth.guards import Reader, Writer, require
+from patron.auth.schemas import Permission, Principal
+from patron.customers import service
+from patron.customers.schemas import (
+    Customer360,
+    CustomerCreate,
+    CustomerPage,
+    CustomerRead,
+    CustomerUpdate,
+    MergeRead,
+    TimelinePage,
+)
+from patron.store import service as store_service
+
+router = APIRouter(prefix="/api", tags=["customers"])
+CanRead = Annotated[Principal, Depends(require(Permission.CUSTOMERS_READ))]
+CanWrite = Annotated[Principal, Depends(require(Permission.CUSTOMERS_WRITE))]
+
+
+class MergeRequest(BaseModel):
+    other_id: int
+
+
+@router.get("/customers", response_model=CustomerPage)
+def list_customers(
+    session: Reader,
+    _: CanRead,
+    q: str | None = Query(default=None, max_length=320, description="email, phone, name, id"),
+    email: str | None = None,
+    country: str | None = Query(default=None, min_length=2, max_length=2),
+    tag: str | None = None,
+    min_orders: int | None = Query(default=None, ge=0),
+    include_anonymous: bool = False,
+    cursor: str | None = None,
+    limit: int = Query(default=50, ge=1, le=200),
+) -> CustomerPage:
+    return service.list(
+        session,
+        q=q,
+        email=email,
+        country=country,
+        tag=tag,
+        min_orders=min_orders,
+        include_anonymous=include_anonymous,
+        cursor=cursor,
+        limit=limit,
+    )
+
+
+@router.post("/customers", response_model=CustomerRead, status_code=201)
+def create_customer(body: CustomerCreate, session: Writer, _: CanWrite) -> CustomerRead:
+    source_id = store_service.ensure_source(session, key=body.source).id if body.source else None
+    return service.create(session, data=body, source_id=source_id)
+
+
+@router.get("/customers/{customer_id}", response_model=Customer360)
+def customer_360(
+    customer_id: int,
+    session: Reader,
+    _: CanRead,
+    kind: list[str] | None = Query(default=None, description="timeline kinds to keep"),
+    channel: list[str] | None = Query(default=None, description="timeline channels to keep"),
+    cursor: str | None = None,
+    limit: int = Query(default=50, ge=1, le=200),
+) -> Customer360:
+    profile = service.get(session, customer_id=customer_id)
+    return Customer360(
+        **profile.model_dump(),
+        aov_minor=profile.aov,
+        currency=store_service.get_settings(session).base_currency,
+        identities=service.identities(session, customer_id=profile.id),
+        merges=service.merges(session, customer_id=profile.id),
+        timeline=service.timeline(
+            session,
+            customer_id=profile.id,
+            kinds=kind,
+            channels=channel,
+            cursor=cursor,
+            limit=limit,
+        ),
+    )
+
+
+@router.get("/customers/{customer_id}/timeline", response_model=TimelinePage)
+def customer_timeline(
+    customer_id: int,
+    session: Reader,
+    _: CanRead,
+    kind: list[str] | None = Query(default=None),
+    channel: list[str] | None = Query(default=None),
+    cursor: str | None = None,
+    limit: int = Query(default=50, ge=1, le=200),
+) -> TimelinePage:
+    profile = service.get(session, customer_id=customer_id)
+    return service.timeline(
+        session, customer_id=profile.id, kinds=kind, channels=channel, cursor=cursor, limit=limit
+    )
+
+
+@router.patch("/customers/{customer_id}", response_model=CustomerRead)
+def update_customer(
+    customer_id: int, body: CustomerUpdate, session: Writer, _: CanWrite
+) -> CustomerRead:
+    return service.update(session, customer_id=customer_id, data=body)
+
+
+@router.post("/customers/{customer_id}/merge", response_model=MergeRead, status_code=201)
+def merge_customers(
+    customer_id: int, body: MergeRequest, session: Writer, who: CanWrite
+) -> MergeRead:
+    return service.merge(
+        session,
+        winner_id=customer_id,
+        loser_id=body.other_id,
+        reason="manual",
+        actor=f"{who.kind}:{who.id}",
+    )
+
+
+@router.post("/merges/{merge_id}/undo", response_model=MergeRead)
+def undo_merge(merge_id: int, session: Writer, _: CanWrite) -> MergeRead:
+    return service.unmerge(session, merge_id=merge_id)

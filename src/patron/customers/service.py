@@ -1,0 +1,499 @@
+"""The customers domain: profiles, identity resolution, merges, timeline and stats."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import ColumnElement, bindparam, func, insert, literal, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from patron.core.errors import Conflict, NotFound, ValidationError
+from patron.core.ids import normalize_email, normalize_phone
+from patron.core.pagination import clamp_limit, decode_cursor, encode_cursor
+from patron.core.time import parse_date, parse_datetime, utcnow
+from patron.customers import identity
+from patron.customers.identity import MergeHook, register_merge_hook
+from patron.customers.models import Customer, Identity, Merge, TimelineEntry
+from patron.customers.schemas import (
+    CustomerCreate,
+    CustomerPage,
+    CustomerRead,
+    CustomerStats,
+    CustomerUpdate,
+    IdentityKey,
+    IdentityKind,
+    IdentityRead,
+    MergeRead,
+    ResolveRequest,
+    TimelineEntryIn,
+    TimelineEntryRead,
+    TimelinePage,
+)
+from patron.db import keyset_before
+
+__all__ = [
+    "MergeHook",
+    "apply_stats",
+    "add_timeline_entries",
+    "clean_traits",
+    "create",
+    "get",
+    "identities",
+    "list",
+    "merge",
+    "merges",
+    "register_merge_hook",
+    "resolve",
+    "resolve_many",
+    "timeline",
+    "unmerge",
+    "update",
+]
+
+_list = list  # `list` is a service verb here
+
+
+def resolve_many(session: Session, requests: Sequence[ResolveRequest]) -> _list[int]:
+    """Customer id per request: known profiles are found, new ones created, joins merged."""
+    return identity.resolve_many(session, requests)
+
+
+def resolve(session: Session, *, request: ResolveRequest) -> int:
+    return identity.resolve_many(session, [request])[0]
+
+
+def merge(
+    session: Session, *, winner_id: int, loser_id: int, reason: str = "manual", actor: str = ""
+) -> MergeRead:
+    """Merge two profiles by hand: `winner_id` keeps its id."""
+    return identity.merge(
+        session,
+        winner_id=winner_id,
+        loser_id=loser_id,
+        reason=reason,
+        evidence={"actor": actor} if actor else {},
+        keep_winner=True,
+    )
+
+
+def unmerge(session: Session, *, merge_id: int) -> MergeRead:
+    return identity.unmerge(session, merge_id=merge_id)
+
+
+# --- profiles ---------------------------------------------------------------------------
+
+_TRAIT_ALIASES = {
+    "firstName": "first_name",
+    "first_name": "first_name",
+    "lastName": "last_name",
+    "last_name": "last_name",
+    "email": "email",
+    "phone": "phone",
+    "birthday": "birthday",
+    "gender": "gender",
+    "locale": "locale",
+    "language": "locale",
+    "timezone": "timezone",
+    "country": "country",
+    "city": "city",
+    "tags": "tags",
+}
+
+
+def clean_traits(raw: dict[str, Any], *, prefix: str = "traits") -> dict[str, Any]:
+    """Segment-style traits -> profile fields (typed) plus `properties` for everything else.
+
+    Recognises firstName/lastName/name, address.city/country, birthday, and keeps every
+    other key as a custom property (hundreds of keys need no schema change).
+    """
+    out: dict[str, Any] = {}
+    props: dict[str, Any] = {}
+    for key, value in raw.items():
+        target = _TRAIT_ALIASES.get(key)
+        if value is None:
+            continue
+        if target is None:
+            if key == "name" and isinstance(value, str) and " " in value.strip():
+                first, _, last = value.strip().partition(" ")
+                out.setdefault("first_name", first)
+                out.setdefault("last_name", last.strip())
+            elif key == "address" and isinstance(value, dict):
+                if value.get("city"):
+                    out["city"] = str(value["city"])[:200]
+                country = value.get("country")
+                if isinstance(country, str) and len(country.strip()) == 2:
+                    out["country"] = country.strip().upper()
+                props["address"] = value
+            elif key not in ("id", "userId", "anonymousId"):
+                props[key] = value
+            continue
+        if target == "birthday":
+            out[target] = parse_date(value, field=f"{prefix}.{key}")
+        elif target == "email":
+            if not isinstance(value, str) or "@" not in value:
+                raise ValidationError(
+                    f"{prefix}.{key} is not an email address", field=f"{prefix}.{key}"
+                )
+            out[target] = normalize_email(value)
+        elif target == "phone":
+            out[target] = normalize_phone(str(value))
+        elif target == "country":
+            text = str(value).strip()
+            if len(text) == 2:
+                out[target] = text.upper()
+            else:
+                props["country_name"] = text
+        elif target == "tags":
+            if not isinstance(value, _list):
+                raise ValidationError(f"{prefix}.{key} must be a list", field=f"{prefix}.{key}")
+            out[target] = [str(t) for t in value]
+        else:
+            out[target] = str(value)[:200]
+    if props:
+        out["properties"] = props
+    return out
+
+
+def _keys_for(data: CustomerCreate) -> _list[IdentityKey]:
+    keys = []
+    if data.email:
+        keys.append(IdentityKey.of(IdentityKind.EMAIL, data.email))
+    if data.phone:
+        keys.append(IdentityKey.of(IdentityKind.PHONE, data.phone))
+    for ext in data.external_ids:
+        keys.append(IdentityKey.of(IdentityKind.EXTERNAL, ext.id, ext.source))
+    return keys
+
+
+def create(session: Session, *, data: CustomerCreate, source_id: int | None = None) -> CustomerRead:
+    """Create a profile. 409 naming the field if one of its identifiers is taken."""
+    keys = _keys_for(data)
+    taken = identity.lookup(session, keys)
+    for key in keys:
+        owner = taken.get((key.kind.value, key.source, key.value))
+        if owner is not None:
+            field = "external_ids" if key.kind is IdentityKind.EXTERNAL else key.kind.value
+            raise Conflict(f"{field} {key.value!r} belongs to customer {owner}", field=field)
+    now = utcnow()
+    row = Customer(
+        is_anonymous=False,
+        email=data.email,
+        phone=data.phone,
+        **data.model_dump(include=set(identity.PROFILE_FIELDS) - {"email", "phone"}),
+        tags=_list(dict.fromkeys(data.tags)),
+        properties=data.properties,
+        source_id=source_id,
+        created_at=now,
+        updated_at=now,
+        orders_count=0,
+        total_spent=0,
+        channels=[],
+    )
+    session.add(row)
+    session.flush()
+    _add_identities(session, row.id, keys)
+    return CustomerRead.model_validate(row)
+
+
+def _add_identities(session: Session, customer_id: int, keys: _list[IdentityKey]) -> None:
+    if not keys:
+        return
+    now = utcnow()
+    try:
+        with session.begin_nested():
+            session.execute(
+                insert(Identity),
+                [
+                    {
+                        "customer_id": customer_id,
+                        "kind": k.kind.value,
+                        "source": k.source,
+                        "value": k.value,
+                        "created_at": now,
+                    }
+                    for k in keys
+                ],
+            )
+    except IntegrityError:
+        raise Conflict("an identifier of this customer belongs to another customer") from None
+
+
+def _get_row(session: Session, customer_id: int) -> Customer:
+    row = session.get(Customer, customer_id)
+    if row is None:
+        raise NotFound(f"customer {customer_id} not found")
+    if row.merged_into_id is not None:
+        return identity._canonical(session, customer_id)
+    return row
+
+
+def get(session: Session, *, customer_id: int) -> CustomerRead:
+    """The profile; a merged-away id answers with the profile it was merged into."""
+    return CustomerRead.model_validate(_get_row(session, customer_id))
+
+
+def update(session: Session, *, customer_id: int, data: CustomerUpdate) -> CustomerRead:
+    row = _get_row(session, customer_id)
+    given = data.model_dump(exclude_unset=True)
+    new_keys: _list[IdentityKey] = []
+    for f in identity.PROFILE_FIELDS:
+        if f in given:
+            setattr(row, f, given[f])
+    if given.get("email"):
+        new_keys.append(IdentityKey.of(IdentityKind.EMAIL, given["email"]))
+    if given.get("phone"):
+        new_keys.append(IdentityKey.of(IdentityKind.PHONE, given["phone"]))
+    for ext in data.external_ids:
+        new_keys.append(IdentityKey.of(IdentityKind.EXTERNAL, ext.id, ext.source))
+    if data.tags is not None:
+        row.tags = _list(dict.fromkeys(data.tags))
+    if data.properties is not None:
+        props = dict(row.properties)
+        for k, v in data.properties.items():
+            if v is None:
+                props.pop(k, None)
+            else:
+                props[k] = v
+        row.properties = props
+    if new_keys:
+        owned = identity.lookup(session, new_keys)
+        for key in new_keys:
+            owner = owned.get((key.kind.value, key.source, key.value))
+            if owner is not None and owner != row.id:
+                raise Conflict(
+                    f"{key.kind.value} {key.value!r} belongs to customer {owner}",
+                    field="external_ids" if key.kind is IdentityKind.EXTERNAL else key.kind.value,
+                )
+        _add_identities(
+            session,
+            row.id,
+            [k for k in new_keys if (k.kind.value, k.source, k.value) not in owned],
+        )
+        row.is_anonymous = False
+    row.updated_at = utcnow()
+    session.flush()
+    return CustomerRead.model_validate(row)
+
+
+def _prefix(session: Session, column: Any, text: str) -> ColumnElement[bool]:
+    """Index-friendly prefix match: a byte-order range on the lower-cased column."""
+    collation = "C" if session.get_bind().dialect.name == "postgresql" else "BINARY"
+    expr = func.lower(column).collate(collation)
+    return (expr >= text) & (expr < text + "\U0010ffff")
+
+
+def list(  # noqa: A001 - the service verb
+    session: Session,
+    *,
+    q: str | None = None,
+    email: str | None = None,
+    country: str | None = None,
+    tag: str | None = None,
+    include_anonymous: bool = False,
+    min_orders: int | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> CustomerPage:
+    """Newest first, keyset-paginated. `q` searches email, phone, name and external id."""
+    limit = clamp_limit(limit)
+    stmt = select(Customer).where(Customer.merged_into_id.is_(None))
+    if not include_anonymous:
+        stmt = stmt.where(Customer.is_anonymous.is_(False))
+    if email:
+        stmt = stmt.where(Customer.email == normalize_email(email))
+    if country:
+        stmt = stmt.where(Customer.country == country.upper())
+    if min_orders is not None:
+        stmt = stmt.where(Customer.orders_count >= min_orders)
+    if tag:
+        stmt = stmt.where(_has_tag(session, tag))
+    if q:
+        stmt = stmt.where(_search_condition(session, q.strip()))
+    if cursor:
+        created, cid = decode_cursor(cursor, arity=2)
+        stmt = stmt.where(
+            keyset_before(
+                Customer.created_at,
+                Customer.id,
+                parse_datetime(created, field="cursor"),
+                _int_cursor(cid),
+            )
+        )
+    stmt = stmt.order_by(Customer.created_at.desc(), Customer.id.desc()).limit(limit + 1)
+    rows = session.scalars(stmt).all()
+    items = [CustomerRead.model_validate(r) for r in rows[:limit]]
+    next_cursor = (
+        encode_cursor([items[-1].created_at.isoformat(), items[-1].id])
+        if len(rows) > limit
+        else None
+    )
+    return CustomerPage(items=items, next_cursor=next_cursor)
+
+
+def _int_cursor(value: Any) -> int:
+    if not isinstance(value, int):
+        raise ValidationError("cursor is not valid", field="cursor")
+    return value
+
+
+def _has_tag(session: Session, tag: str) -> ColumnElement[bool]:
+    if session.get_bind().dialect.name == "postgresql":
+        return Customer.tags.op("@>")(func.jsonb_build_array(tag))
+    each = func.json_each(Customer.tags).table_valued("value")
+    return select(literal(1)).select_from(each).where(each.c.value == tag).exists()
+
+
+def _search_condition(session: Session, q: str) -> ColumnElement[bool]:
+    ids_by_identity = select(Identity.customer_id).where(
+        Identity.kind == IdentityKind.EXTERNAL.value, Identity.value == q
+    )
+    conditions: _list[ColumnElement[bool]] = [Customer.id.in_(ids_by_identity)]
+    if "@" in q:
+        conditions.append(_prefix(session, Customer.email, q.lower()))
+    digits = normalize_phone(q)
+    if len(digits.lstrip("+")) >= 5 and len(digits) >= len(q.replace(" ", "").replace("-", "")) - 2:
+        conditions.append(Customer.phone == digits)
+        conditions.append(Customer.phone == "+" + digits.lstrip("+"))
+    if q.isdigit():
+        conditions.append(Customer.id == int(q))
+    words = q.lower().split()
+    if words and "@" not in q:
+        if len(words) == 1:
+            conditions.append(_prefix(session, Customer.first_name, words[0]))
+            conditions.append(_prefix(session, Customer.last_name, words[0]))
+            conditions.append(_prefix(session, Customer.email, words[0]))
+        else:
+            conditions.append(
+                (func.lower(Customer.first_name) == words[0])
+                & _prefix(session, Customer.last_name, " ".join(words[1:]))
+            )
+    return or_(*conditions)
+
+
+def identities(session: Session, *, customer_id: int) -> _list[IdentityRead]:
+    rows = session.scalars(
+        select(Identity).where(Identity.customer_id == customer_id).order_by(Identity.id)
+    )
+    return [IdentityRead.model_validate(r) for r in rows]
+
+
+def merges(session: Session, *, customer_id: int) -> _list[MergeRead]:
+    rows = session.scalars(
+        select(Merge)
+        .where(or_(Merge.winner_id == customer_id, Merge.loser_id == customer_id))
+        .order_by(Merge.id.desc())
+    )
+    return [MergeRead.model_validate(r) for r in rows]
+
+
+# --- timeline ---------------------------------------------------------------------------
+
+
+def add_timeline_entries(session: Session, entries: Sequence[TimelineEntryIn]) -> None:
+    """Explicit, set-based timeline writes (never ORM listeners)."""
+    if not entries:
+        return
+    session.execute(
+        insert(TimelineEntry),
+        [
+            {
+                "customer_id": e.customer_id,
+                "occurred_at": e.occurred_at,
+                "kind": e.kind.value,
+                "channel": e.channel,
+                "title": e.title[:300],
+                "ref_type": e.ref_type,
+                "ref_id": e.ref_id,
+                "data": e.data,
+            }
+            for e in entries
+        ],
+    )
+
+
+def timeline(
+    session: Session,
+    *,
+    customer_id: int,
+    kinds: Sequence[str] | None = None,
+    channels: Sequence[str] | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> TimelinePage:
+    """Everything on the customer's timeline, newest first, keyset-paginated."""
+    limit = clamp_limit(limit)
+    stmt = select(TimelineEntry).where(TimelineEntry.customer_id == customer_id)
+    if kinds:
+        stmt = stmt.where(TimelineEntry.kind.in_(kinds))
+    if channels:
+        stmt = stmt.where(TimelineEntry.channel.in_(channels))
+    if cursor:
+        at, eid = decode_cursor(cursor, arity=2)
+        at_dt = parse_datetime(at, field="cursor")
+        stmt = stmt.where(
+            keyset_before(TimelineEntry.occurred_at, TimelineEntry.id, at_dt, _int_cursor(eid))
+        )
+    stmt = stmt.order_by(TimelineEntry.occurred_at.desc(), TimelineEntry.id.desc()).limit(limit + 1)
+    rows = session.scalars(stmt).all()
+    items = [TimelineEntryRead.model_validate(r) for r in rows[:limit]]
+    nxt = (
+        encode_cursor([items[-1].occurred_at.isoformat(), items[-1].id])
+        if len(rows) > limit
+        else None
+    )
+    return TimelinePage(items=items, next_cursor=nxt)
+
+
+# --- stats ------------------------------------------------------------------------------
+
+
+def apply_stats(session: Session, stats: Sequence[CustomerStats]) -> None:
+    """Store derived stats computed by the orders domain (one executemany)."""
+    if not stats:
+        return
+    stmt = (
+        sa.update(Customer)
+        .where(Customer.id == bindparam("b_id"))
+        .values(
+            orders_count=bindparam("b_count"),
+            total_spent=bindparam("b_spent"),
+            first_order_at=bindparam("b_first", type_=Customer.first_order_at.type),
+            last_order_at=bindparam("b_last", type_=Customer.last_order_at.type),
+            channels=bindparam("b_channels", type_=Customer.channels.type),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.connection().execute(
+        stmt,
+        [
+            {
+                "b_id": s.customer_id,
+                "b_count": s.orders_count,
+                "b_spent": s.total_spent,
+                "b_first": s.first_order_at,
+                "b_last": s.last_order_at,
+                "b_channels": s.channels,
+            }
+            for s in stats
+        ],
+    )
+
+
+def channels_of(session: Session, *, customer_ids: Sequence[int]) -> dict[int, _list[str]]:
+    rows = session.execute(
+        select(Customer.id, Customer.channels).where(Customer.id.in_(customer_ids))
+    )
+    return {cid: chans or [] for cid, chans in rows}
+
+
+def touch_seen(session: Session, *, customer_id: int, at: datetime) -> None:
+    session.execute(
+        sa.update(Customer)
+        .where(Customer.id == customer_id)
+        .where(or_(Customer.last_seen_at.is_(None), Customer.last_seen_at < at))
+        .values(last_seen_at=at)
+    )

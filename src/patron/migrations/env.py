@@ -1,0 +1,22 @@
+"""Alembic environment: runs on the engine handed over by patron.migrate (or the default)."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from patron.db import get_engine
+from patron.tables import Base
+
+config = context.config
+engine = config.attributes.get("engine") or get_engine()
+
+with engine.connect() as connection:
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+    connection.commit()

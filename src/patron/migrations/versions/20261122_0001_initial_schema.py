@@ -1,0 +1,660 @@
+"""initial schema
+
+Revision ID: 20261122_0001
+Revises:
+Create Date: 2026-11-22 23:09:08.792865
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+import patron.db
+
+revision: str = "20261122_0001"
+down_revision: str | None = None
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+
+    op.create_table(
+        "jobs",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("kind", sa.String(length=64), nullable=False),
+        sa.Column(
+            "payload",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("max_attempts", sa.Integer(), nullable=False),
+        sa.Column("run_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("locked_by", sa.String(length=64), nullable=True),
+        sa.Column("lease_until", patron.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("dedupe_key", sa.String(length=200), nullable=True),
+        sa.Column("created_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", patron.db.UTCDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_jobs")),
+        sa.UniqueConstraint("dedupe_key", name=op.f("uq_jobs_dedupe_key")),
+    )
+    with op.batch_alter_table("jobs", schema=None) as batch_op:
+        batch_op.create_index("ix_jobs_claim", ["status", "run_at"], unique=False)
+
+    op.create_table(
+        "sources",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("key", sa.String(length=64), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("created_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sources")),
+        sa.UniqueConstraint("key", name=op.f("uq_sources_key")),
+    )
+    op.create_table(
+        "store_settings",
+        sa.Column("key", sa.String(length=64), nullable=False),
+        sa.Column(
+            "value",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("updated_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_store_settings")),
+    )
+    op.create_table(
+        "users",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("email", sa.String(length=320), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("password_hash", sa.String(length=200), nullable=False),
+        sa.Column("role", sa.String(length=16), nullable=False),
+        sa.Column("locale", sa.String(length=16), nullable=False),
+        sa.Column("is_active", sa.Boolean(), nullable=False),
+        sa.Column("created_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_login_at", patron.db.UTCDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
+        sa.UniqueConstraint("email", name=op.f("uq_users_email")),
+    )
+    op.create_table(
+        "api_keys",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("kind", sa.String(length=8), nullable=False),
+        sa.Column("role", sa.String(length=16), nullable=True),
+        sa.Column("prefix", sa.String(length=16), nullable=False),
+        sa.Column("secret_hash", sa.String(length=64), nullable=False),
+        sa.Column("source_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("created_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_used_at", patron.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("revoked_at", patron.db.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["source_id"], ["sources.id"], name=op.f("fk_api_keys_source_id_sources")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_api_keys")),
+        sa.UniqueConstraint("prefix", name=op.f("uq_api_keys_prefix")),
+    )
+    op.create_table(
+        "customers",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("is_anonymous", sa.Boolean(), nullable=False),
+        sa.Column("email", sa.String(length=320), nullable=True),
+        sa.Column("phone", sa.String(length=32), nullable=True),
+        sa.Column("first_name", sa.String(length=200), nullable=True),
+        sa.Column("last_name", sa.String(length=200), nullable=True),
+        sa.Column("birthday", sa.Date(), nullable=True),
+        sa.Column("gender", sa.String(length=32), nullable=True),
+        sa.Column("locale", sa.String(length=16), nullable=True),
+        sa.Column("timezone", sa.String(length=64), nullable=True),
+        sa.Column("country", sa.String(length=2), nullable=True),
+        sa.Column("city", sa.String(length=200), nullable=True),
+        sa.Column(
+            "tags",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "properties",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("source_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("created_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_seen_at", patron.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("orders_count", sa.Integer(), nullable=False),
+        sa.Column("total_spent", sa.BigInteger(), nullable=False),
+        sa.Column("first_order_at", patron.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_order_at", patron.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "channels",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "merged_into_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.ForeignKeyConstraint(
+            ["merged_into_id"], ["customers.id"], name=op.f("fk_customers_merged_into_id_customers")
+        ),
+        sa.ForeignKeyConstraint(
+            ["source_id"], ["sources.id"], name=op.f("fk_customers_source_id_sources")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_customers")),
+    )
+    with op.batch_alter_table("customers", schema=None) as batch_op:
+        batch_op.create_index("ix_customers_created", ["created_at", "id"], unique=False)
+        batch_op.create_index("ix_customers_email", ["email"], unique=False)
+        batch_op.create_index("ix_customers_last_name", ["last_name"], unique=False)
+        batch_op.create_index("ix_customers_last_order", ["last_order_at"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_customers_merged_into_id"), ["merged_into_id"], unique=False
+        )
+        batch_op.create_index("ix_customers_phone", ["phone"], unique=False)
+
+    op.create_table(
+        "products",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("sku", sa.String(length=128), nullable=True),
+        sa.Column("title", sa.String(length=500), nullable=False),
+        sa.Column("category_path", sa.String(length=500), nullable=True),
+        sa.Column("brand", sa.String(length=200), nullable=True),
+        sa.Column("price", sa.BigInteger(), nullable=True),
+        sa.Column("currency", sa.String(length=3), nullable=True),
+        sa.Column("image_url", sa.String(length=1000), nullable=True),
+        sa.Column("url", sa.String(length=1000), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("stock", sa.Integer(), nullable=True),
+        sa.Column(
+            "properties",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("source_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("created_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["source_id"], ["sources.id"], name=op.f("fk_products_source_id_sources")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_products")),
+        sa.UniqueConstraint("sku", name=op.f("uq_products_sku")),
+    )
+    with op.batch_alter_table("products", schema=None) as batch_op:
+        batch_op.create_index("ix_products_category", ["category_path"], unique=False)
+
+    op.create_table(
+        "customer_identities",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "customer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("source", sa.String(length=64), nullable=False),
+        sa.Column("value", sa.String(length=320), nullable=False),
+        sa.Column("created_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["customer_id"],
+            ["customers.id"],
+            name=op.f("fk_customer_identities_customer_id_customers"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_customer_identities")),
+        sa.UniqueConstraint(
+            "kind", "source", "value", name=op.f("uq_customer_identities_kind_source_value")
+        ),
+    )
+    with op.batch_alter_table("customer_identities", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_customer_identities_customer_id"), ["customer_id"], unique=False
+        )
+
+    op.create_table(
+        "customer_merges",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "winner_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("loser_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("reason", sa.String(length=64), nullable=False),
+        sa.Column(
+            "evidence",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "moved",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("created_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("undone_at", patron.db.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["loser_id"], ["customers.id"], name=op.f("fk_customer_merges_loser_id_customers")
+        ),
+        sa.ForeignKeyConstraint(
+            ["winner_id"], ["customers.id"], name=op.f("fk_customer_merges_winner_id_customers")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_customer_merges")),
+    )
+    with op.batch_alter_table("customer_merges", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_customer_merges_loser_id"), ["loser_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_customer_merges_winner_id"), ["winner_id"], unique=False
+        )
+
+    op.create_table(
+        "events",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "source_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("message_id", sa.String(length=128), nullable=False),
+        sa.Column("type", sa.String(length=16), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=True),
+        sa.Column(
+            "customer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("anonymous_id", sa.String(length=128), nullable=True),
+        sa.Column("user_id", sa.String(length=128), nullable=True),
+        sa.Column("channel", sa.String(length=16), nullable=True),
+        sa.Column("timestamp", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("original_timestamp", patron.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("sent_at", patron.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("received_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "properties",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "traits",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "context",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["customer_id"], ["customers.id"], name=op.f("fk_events_customer_id_customers")
+        ),
+        sa.ForeignKeyConstraint(
+            ["source_id"], ["sources.id"], name=op.f("fk_events_source_id_sources")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_events")),
+        sa.UniqueConstraint("source_id", "message_id", name=op.f("uq_events_source_id_message_id")),
+    )
+    with op.batch_alter_table("events", schema=None) as batch_op:
+        batch_op.create_index("ix_events_customer_time", ["customer_id", "timestamp"], unique=False)
+        batch_op.create_index("ix_events_name_time", ["name", "timestamp"], unique=False)
+
+    op.create_table(
+        "orders",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "customer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("source_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("number", sa.String(length=64), nullable=True),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("subtotal", sa.BigInteger(), nullable=False),
+        sa.Column("discount_total", sa.BigInteger(), nullable=False),
+        sa.Column("shipping_total", sa.BigInteger(), nullable=False),
+        sa.Column("tax_total", sa.BigInteger(), nullable=False),
+        sa.Column("total", sa.BigInteger(), nullable=False),
+        sa.Column("refunded_total", sa.BigInteger(), nullable=False),
+        sa.Column("base_total", sa.BigInteger(), nullable=False),
+        sa.Column(
+            "coupon_codes",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "properties",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("placed_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("cancelled_at", patron.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["customer_id"], ["customers.id"], name=op.f("fk_orders_customer_id_customers")
+        ),
+        sa.ForeignKeyConstraint(
+            ["source_id"], ["sources.id"], name=op.f("fk_orders_source_id_sources")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_orders")),
+    )
+    with op.batch_alter_table("orders", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_orders_customer_placed", ["customer_id", "placed_at"], unique=False
+        )
+        batch_op.create_index("ix_orders_placed", ["placed_at", "id"], unique=False)
+
+    op.create_table(
+        "product_external_ids",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "product_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "source_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("external_id", sa.String(length=128), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["product_id"],
+            ["products.id"],
+            name=op.f("fk_product_external_ids_product_id_products"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["source_id"], ["sources.id"], name=op.f("fk_product_external_ids_source_id_sources")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_product_external_ids")),
+        sa.UniqueConstraint(
+            "source_id", "external_id", name=op.f("uq_product_external_ids_source_id_external_id")
+        ),
+    )
+    with op.batch_alter_table("product_external_ids", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_product_external_ids_product_id"), ["product_id"], unique=False
+        )
+
+    op.create_table(
+        "product_variants",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "product_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("sku", sa.String(length=128), nullable=True),
+        sa.Column("title", sa.String(length=500), nullable=False),
+        sa.Column("price", sa.BigInteger(), nullable=True),
+        sa.Column("currency", sa.String(length=3), nullable=True),
+        sa.Column("stock", sa.Integer(), nullable=True),
+        sa.Column(
+            "properties",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("source_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("external_id", sa.String(length=128), nullable=True),
+        sa.Column("created_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["product_id"], ["products.id"], name=op.f("fk_product_variants_product_id_products")
+        ),
+        sa.ForeignKeyConstraint(
+            ["source_id"], ["sources.id"], name=op.f("fk_product_variants_source_id_sources")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_product_variants")),
+        sa.UniqueConstraint("sku", name=op.f("uq_product_variants_sku")),
+        sa.UniqueConstraint(
+            "source_id", "external_id", name=op.f("uq_product_variants_source_id_external_id")
+        ),
+    )
+    with op.batch_alter_table("product_variants", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_product_variants_product_id"), ["product_id"], unique=False
+        )
+
+    op.create_table(
+        "timeline_entries",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "customer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("occurred_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=True),
+        sa.Column("title", sa.String(length=300), nullable=False),
+        sa.Column("ref_type", sa.String(length=32), nullable=True),
+        sa.Column("ref_id", sa.BigInteger(), nullable=True),
+        sa.Column(
+            "data",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["customer_id"],
+            ["customers.id"],
+            name=op.f("fk_timeline_entries_customer_id_customers"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_timeline_entries")),
+    )
+    with op.batch_alter_table("timeline_entries", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_timeline_customer_time", ["customer_id", "occurred_at", "id"], unique=False
+        )
+
+    op.create_table(
+        "carts",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "customer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("source_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("external_id", sa.String(length=128), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=True),
+        sa.Column("value", sa.BigInteger(), nullable=False),
+        sa.Column("item_count", sa.Integer(), nullable=False),
+        sa.Column("checkout_url", sa.String(length=1000), nullable=True),
+        sa.Column(
+            "converted_order_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=True,
+        ),
+        sa.Column("created_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("checkout_started_at", patron.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("converted_at", patron.db.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["converted_order_id"], ["orders.id"], name=op.f("fk_carts_converted_order_id_orders")
+        ),
+        sa.ForeignKeyConstraint(
+            ["customer_id"], ["customers.id"], name=op.f("fk_carts_customer_id_customers")
+        ),
+        sa.ForeignKeyConstraint(
+            ["source_id"], ["sources.id"], name=op.f("fk_carts_source_id_sources")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_carts")),
+        sa.UniqueConstraint(
+            "source_id", "external_id", name=op.f("uq_carts_source_id_external_id")
+        ),
+    )
+    with op.batch_alter_table("carts", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_carts_customer_id"), ["customer_id"], unique=False)
+        batch_op.create_index("ix_carts_status_updated", ["status", "updated_at"], unique=False)
+
+    op.create_table(
+        "order_external_ids",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("order_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "source_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("external_id", sa.String(length=128), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["order_id"], ["orders.id"], name=op.f("fk_order_external_ids_order_id_orders")
+        ),
+        sa.ForeignKeyConstraint(
+            ["source_id"], ["sources.id"], name=op.f("fk_order_external_ids_source_id_sources")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_order_external_ids")),
+        sa.UniqueConstraint(
+            "source_id", "external_id", name=op.f("uq_order_external_ids_source_id_external_id")
+        ),
+    )
+    with op.batch_alter_table("order_external_ids", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_order_external_ids_order_id"), ["order_id"], unique=False
+        )
+
+    op.create_table(
+        "order_lines",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("order_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "product_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column(
+            "variant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("sku", sa.String(length=128), nullable=True),
+        sa.Column("title", sa.String(length=500), nullable=False),
+        sa.Column("quantity", sa.Integer(), nullable=False),
+        sa.Column("unit_price", sa.BigInteger(), nullable=False),
+        sa.Column("discount", sa.BigInteger(), nullable=False),
+        sa.Column("total", sa.BigInteger(), nullable=False),
+        sa.Column(
+            "properties",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["order_id"], ["orders.id"], name=op.f("fk_order_lines_order_id_orders")
+        ),
+        sa.ForeignKeyConstraint(
+            ["product_id"], ["products.id"], name=op.f("fk_order_lines_product_id_products")
+        ),
+        sa.ForeignKeyConstraint(
+            ["variant_id"],
+            ["product_variants.id"],
+            name=op.f("fk_order_lines_variant_id_product_variants"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_order_lines")),
+    )
+    with op.batch_alter_table("order_lines", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_order_lines_order_id"), ["order_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_order_lines_product_id"), ["product_id"], unique=False)
+
+    op.create_table(
+        "refunds",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("order_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("external_id", sa.String(length=128), nullable=False),
+        sa.Column("amount", sa.BigInteger(), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("reason", sa.String(length=500), nullable=True),
+        sa.Column(
+            "lines",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("refunded_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["order_id"], ["orders.id"], name=op.f("fk_refunds_order_id_orders")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_refunds")),
+        sa.UniqueConstraint(
+            "order_id", "external_id", name=op.f("uq_refunds_order_id_external_id")
+        ),
+    )
+    with op.batch_alter_table("refunds", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_refunds_order_id"), ["order_id"], unique=False)
+
+    op.create_table(
+        "cart_lines",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("cart_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("item_key", sa.String(length=128), nullable=False),
+        sa.Column(
+            "product_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("sku", sa.String(length=128), nullable=True),
+        sa.Column("title", sa.String(length=500), nullable=False),
+        sa.Column("quantity", sa.Integer(), nullable=False),
+        sa.Column("unit_price", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["cart_id"], ["carts.id"], name=op.f("fk_cart_lines_cart_id_carts")
+        ),
+        sa.ForeignKeyConstraint(
+            ["product_id"], ["products.id"], name=op.f("fk_cart_lines_product_id_products")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_cart_lines")),
+        sa.UniqueConstraint("cart_id", "item_key", name=op.f("uq_cart_lines_cart_id_item_key")),
+    )
+
+
+def downgrade() -> None:
+
+    op.drop_table("cart_lines")
+    with op.batch_alter_table("refunds", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_refunds_order_id"))
+
+    op.drop_table("refunds")
+    with op.batch_alter_table("order_lines", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_order_lines_product_id"))
+        batch_op.drop_index(batch_op.f("ix_order_lines_order_id"))
+
+    op.drop_table("order_lines")
+    with op.batch_alter_table("order_external_ids", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_order_external_ids_order_id"))
+
+    op.drop_table("order_external_ids")
+    with op.batch_alter_table("carts", schema=None) as batch_op:
+        batch_op.drop_index("ix_carts_status_updated")
+        batch_op.drop_index(batch_op.f("ix_carts_customer_id"))
+
+    op.drop_table("carts")
+    with op.batch_alter_table("timeline_entries", schema=None) as batch_op:
+        batch_op.drop_index("ix_timeline_customer_time")
+
+    op.drop_table("timeline_entries")
+    with op.batch_alter_table("product_variants", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_product_variants_product_id"))
+
+    op.drop_table("product_variants")
+    with op.batch_alter_table("product_external_ids", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_product_external_ids_product_id"))
+
+    op.drop_table("product_external_ids")
+    with op.batch_alter_table("orders", schema=None) as batch_op:
+        batch_op.drop_index("ix_orders_placed")
+        batch_op.drop_index("ix_orders_customer_placed")
+
+    op.drop_table("orders")
+    with op.batch_alter_table("events", schema=None) as batch_op:
+        batch_op.drop_index("ix_events_name_time")
+        batch_op.drop_index("ix_events_customer_time")
+
+    op.drop_table("events")
+    with op.batch_alter_table("customer_merges", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_customer_merges_winner_id"))
+        batch_op.drop_index(batch_op.f("ix_customer_merges_loser_id"))
+
+    op.drop_table("customer_merges")
+    with op.batch_alter_table("customer_identities", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_customer_identities_customer_id"))
+
+    op.drop_table("customer_identities")
+    with op.batch_alter_table("products", schema=None) as batch_op:
+        batch_op.drop_index("ix_products_category")
+
+    op.drop_table("products")
+    with op.batch_alter_table("customers", schema=None) as batch_op:
+        batch_op.drop_index("ix_customers_phone")
+        batch_op.drop_index(batch_op.f("ix_customers_merged_into_id"))
+        batch_op.drop_index("ix_customers_last_order")
+        batch_op.drop_index("ix_customers_last_name")
+        batch_op.drop_index("ix_customers_email")
+        batch_op.drop_index("ix_customers_created")
+
+    op.drop_table("customers")
+    op.drop_table("api_keys")
+    op.drop_table("users")
+    op.drop_table("store_settings")
+    op.drop_table("sources")
+    with op.batch_alter_table("jobs", schema=None) as batch_op:
+        batch_op.drop_index("ix_jobs_claim")
+
+    op.drop_table("jobs")

@@ -1,0 +1,21 @@
+"""Imports every domain's models so that `Base.metadata` is complete (for Alembic)."""
+
+from patron.auth import models as auth_models
+from patron.catalog import models as catalog_models
+from patron.customers import models as customers_models
+from patron.db import Base
+from patron.events import models as events_models
+from patron.jobs import models as jobs_models
+from patron.orders import models as orders_models
+from patron.store import models as store_models
+
+__all__ = [
+    "Base",
+    "auth_models",
+    "catalog_models",
+    "customers_models",
+    "events_models",
+    "jobs_models",
+    "orders_models",
+    "store_models",
+]
