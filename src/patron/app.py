@@ -11,9 +11,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from patron import __version__
 from patron.auth.api import router as auth_router
+from patron.catalog.api import router as catalog_router
 from patron.config import get_settings
 from patron.core.errors import PatronError
 from patron.customers.api import router as customers_router
+from patron.events.api import router as events_router
+from patron.jobs.api import router as jobs_router
+from patron.orders.api import router as orders_router
+from patron.store.api import router as store_router
 from patron.wiring import wire
 
 log = logging.getLogger("patron")
@@ -64,6 +69,14 @@ def create_app() -> FastAPI:
     def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
-    for router in (auth_router, customers_router):
+    for router in (
+        auth_router,
+        customers_router,
+        catalog_router,
+        orders_router,
+        events_router,
+        jobs_router,
+        store_router,
+    ):
         app.include_router(router)
     return app

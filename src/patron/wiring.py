@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from patron.customers import service as customers_service
+from patron.events import service as events_service
+from patron.orders import service as orders_service
+
 _wired = False
 
 
@@ -9,4 +13,6 @@ def wire() -> None:
     global _wired
     if _wired:
         return
+    for hook in [*orders_service.MERGE_HOOKS, *events_service.MERGE_HOOKS]:
+        customers_service.register_merge_hook(hook)
     _wired = True

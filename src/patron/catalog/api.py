@@ -1,0 +1,7 @@
+"""Catalog over HTTP."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/api", tags=["catalog"])

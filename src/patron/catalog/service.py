@@ -1,0 +1,3 @@
+"""Products and variants."""
+
+from __future__ import annotations

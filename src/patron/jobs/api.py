@@ -1,0 +1,7 @@
+"""Jobs over HTTP."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/api", tags=["jobs"])

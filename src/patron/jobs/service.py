@@ -1,0 +1,3 @@
+"""The durable job queue (outbox)."""
+
+from __future__ import annotations

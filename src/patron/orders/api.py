@@ -1,0 +1,7 @@
+"""Orders over HTTP."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/api", tags=["orders"])

@@ -9,7 +9,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from patron.core.errors import NotFound, ValidationError
+from patron.core.errors import Conflict, NotFound, ValidationError
 from patron.core.money import exponent, normalize_currency
 from patron.core.time import utcnow
 from patron.store.models import Source, StoreSetting
@@ -104,3 +104,19 @@ class Converter:
 
 def converter(session: Session) -> Converter:
     return Converter(get_settings(session))
+
+
+def create_source(session: Session, *, data: SourceCreate) -> SourceRead:
+    """Register a source (a shop, an app, a marketplace store, a physical shop)."""
+    if session.scalar(select(Source.id).where(Source.key == data.key)) is not None:
+        raise Conflict(f"source {data.key!r} exists", field="key")
+    row = Source(
+        key=data.key,
+        name=data.name or data.key,
+        kind=data.kind,
+        channel=data.channel.value,
+        created_at=utcnow(),
+    )
+    session.add(row)
+    session.flush()
+    return SourceRead.model_validate(row)

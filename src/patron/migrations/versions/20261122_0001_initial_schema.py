@@ -2,7 +2,7 @@
 
 Revision ID: 20261122_0001
 Revises:
-Create Date: 2026-11-22 23:09:08.792865
+Create Date: 2026-11-22
 """
 
 from collections.abc import Sequence
@@ -20,7 +20,6 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-
     op.create_table(
         "jobs",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -586,7 +585,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-
     op.drop_table("cart_lines")
     with op.batch_alter_table("refunds", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_refunds_order_id"))
