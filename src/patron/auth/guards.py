@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from patron.auth import service
@@ -35,12 +37,13 @@ def _writer() -> Iterator[Session]:
         session.close()
 
 
-def _reader() -> Iterator[Session]:
+async def _reader() -> AsyncIterator[Session]:
+    # Creating a session does no I/O and ending a read-only one is a local ROLLBACK, so this
+    # runs on the event loop instead of costing two thread-pool hops per request.
     session = new_session(readonly=True)
     try:
         yield session
     finally:
-        session.rollback()
         session.close()
 
 
@@ -51,14 +54,21 @@ _touched: dict[int, float] = {}
 _touch_lock = threading.Lock()
 
 
-def _touch(key_id: int) -> None:
+def _due_for_touch(key_id: int) -> bool:
     now = time.monotonic()
     with _touch_lock:
         if now - _touched.get(key_id, -1e9) < 60:
-            return
+            return False
         _touched[key_id] = now
-    with unit_of_work() as session:
-        service.touch_key(session, key_id=key_id)
+    return True
+
+
+def _touch_now(key_id: int) -> None:
+    try:
+        with unit_of_work() as session:
+            service.touch_key(session, key_id=key_id)
+    except Exception:  # noqa: BLE001 - best effort bookkeeping, never fails a request
+        logging.getLogger("patron.auth").warning("could not record use of key %s", key_id)
 
 
 def authenticate(request: Request) -> Principal:
@@ -79,18 +89,22 @@ def authenticate(request: Request) -> Principal:
         kind = "write" if token.startswith("wk_") else "api"
     else:
         raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
-    with unit_of_work(readonly=True) as session:
-        principal = service.verify_key(session, token=token, kind=kind)
-    if principal.kind != "user":
-        _touch(principal.id)
+    principal = service.cached_principal(token)
+    if principal is None:
+        with unit_of_work(readonly=True) as session:
+            principal = service.verify_key(session, token=token, kind=kind)
     return principal
 
 
-def require(permission: Permission) -> Callable[..., Principal]:
+def require(permission: Permission) -> Callable[..., Awaitable[Principal]]:
     """A dependency that authenticates the caller and checks one permission (401/403)."""
 
-    def guard(request: Request) -> Principal:
+    async def guard(request: Request) -> Principal:
+        # Cached keys are checked without I/O; a cache miss costs one indexed lookup.
         principal = authenticate(request)
+        if principal.kind != "user" and _due_for_touch(principal.id):
+            # In a worker thread: on SQLite the write may wait for the writer lock.
+            await run_in_threadpool(_touch_now, principal.id)
         if not principal.can(permission):
             who = "write keys" if principal.kind == "write_key" else f"role {principal.role}"
             raise Forbidden(f"{who} may not do this (needs {permission.value})")

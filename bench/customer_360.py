@@ -1,0 +1,153 @@
+"""Customer 360 reads at 1,000,000 customers: p50/p99 under 50 concurrent clients.
+
+Seeds a fresh database set-based in SQL (customers, two identities each, N timeline entries
+each), starts a real `patron serve`, then reads GET /api/customers/{random id} from 50
+concurrent clients (asyncio + httpx, closed loop: each client sends its next request when
+the last one answered). As a baseline in the same run, GET /health measures what the
+server stack alone costs at the same concurrency.
+
+    python bench/customer_360.py --backend postgresql --customers 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import time
+
+import httpx
+import sqlalchemy as sa
+
+from _common import (
+    drop_database,
+    fresh_database,
+    last_line,
+    machine,
+    patron,
+    percentile,
+    server,
+)
+
+SQL_PG = [
+    """INSERT INTO customers (id, is_anonymous, email, first_name, last_name, country, tags,
+        properties, created_at, updated_at, orders_count, total_spent, channels)
+       SELECT g, false, 'c' || g || '@example.com', 'First' || g, 'Last' || g, 'ID', '[]'::jsonb,
+        jsonb_build_object('tier', g % 5), now() - (g % 700) * interval '1 day', now(),
+        g % 7, (g % 7) * 125000, '["web"]'::jsonb
+       FROM generate_series(1, :n) g""",
+    """INSERT INTO customer_identities (customer_id, kind, source, value, created_at)
+       SELECT g, 'email', '', 'c' || g || '@example.com', now() FROM generate_series(1, :n) g
+       UNION ALL
+       SELECT g, 'external', 'shopify', 'S' || g, now() FROM generate_series(1, :n) g""",
+    """INSERT INTO timeline_entries (customer_id, occurred_at, kind, channel, title, data)
+       SELECT g, now() - (g % 700 + e) * interval '1 hour',
+        CASE WHEN e % 4 = 0 THEN 'order' ELSE 'event' END, 'web',
+        CASE WHEN e % 4 = 0 THEN 'Order placed' ELSE 'Product Viewed' END, '{}'::jsonb
+       FROM generate_series(1, :n) g, generate_series(1, :e) e""",
+    "SELECT setval(pg_get_serial_sequence('customers', 'id'), :n)",
+    "ANALYZE",
+]
+SQL_SQLITE = [
+    """WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < :n)
+       INSERT INTO customers (id, is_anonymous, email, first_name, last_name, country, tags,
+        properties, created_at, updated_at, orders_count, total_spent, channels)
+       SELECT x, 0, 'c' || x || '@example.com', 'First' || x, 'Last' || x, 'ID', '[]',
+        json_object('tier', x % 5), datetime('now', '-' || (x % 700) || ' days'),
+        datetime('now'), x % 7, (x % 7) * 125000, '["web"]' FROM g""",
+    """WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < :n)
+       INSERT INTO customer_identities (customer_id, kind, source, value, created_at)
+       SELECT x, 'email', '', 'c' || x || '@example.com', datetime('now') FROM g
+       UNION ALL SELECT x, 'external', 'shopify', 'S' || x, datetime('now') FROM g""",
+    """WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < :n),
+       e(y) AS (SELECT 1 UNION ALL SELECT y + 1 FROM e WHERE y < :e)
+       INSERT INTO timeline_entries (customer_id, occurred_at, kind, channel, title, data)
+       SELECT x, datetime('now', '-' || (x % 700 + y) || ' hours'),
+        CASE WHEN y % 4 = 0 THEN 'order' ELSE 'event' END, 'web',
+        CASE WHEN y % 4 = 0 THEN 'Order placed' ELSE 'Product Viewed' END, '{}'
+       FROM g, e""",
+    "ANALYZE",
+]
+
+
+def seed(url: str, customers: int, entries: int) -> float:
+    from patron.db import make_engine
+
+    engine = make_engine(url)
+    started = time.perf_counter()
+    with engine.begin() as conn:
+        for sql in SQL_PG if url.startswith("postgresql") else SQL_SQLITE:
+            conn.execute(sa.text(sql), {"n": customers, "e": entries})
+    engine.dispose()
+    return time.perf_counter() - started
+
+
+async def load(base: str, key: str, paths: list[str], clients: int) -> list[float]:
+    latencies: list[float] = []
+    queue = list(reversed(paths))
+    headers = {"Authorization": f"Bearer {key}"}
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=30) as c:
+
+        async def worker() -> None:
+            while queue:
+                path = queue.pop()
+                t = time.perf_counter()
+                r = await c.get(path)
+                latencies.append((time.perf_counter() - t) * 1000)
+                if r.status_code != 200:
+                    raise RuntimeError(f"{path}: {r.status_code} {r.text[:200]}")
+
+        await asyncio.gather(*(worker() for _ in range(clients)))
+    return latencies
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--backend", choices=["sqlite", "postgresql"], default="postgresql")
+    ap.add_argument("--customers", type=int, default=1_000_000)
+    ap.add_argument("--entries", type=int, default=8, help="timeline entries per customer")
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--requests", type=int, default=5000)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--keep", action="store_true")
+    args = ap.parse_args()
+
+    url = fresh_database(args.backend, f"patron_bench_360_{args.backend}")
+    patron(url, "init", "--credentials-file", "/dev/null")
+    seconds = seed(url, args.customers, args.entries)
+    key = last_line(patron(url, "keys", "create", "--name", "bench", "--role", "analyst"))
+    rng = random.Random(7)
+    paths = [f"/api/customers/{rng.randint(1, args.customers)}" for _ in range(args.requests)]
+    try:
+        with server(url, workers=args.workers) as base:
+            asyncio.run(load(base, key, paths[:500], args.clients))  # warm-up
+            base_lat = asyncio.run(load(base, key, ["/health"] * args.requests, args.clients))
+            t = time.perf_counter()
+            lat = asyncio.run(load(base, key, paths, args.clients))
+            wall = time.perf_counter() - t
+    finally:
+        if not args.keep:
+            drop_database(url)
+    result = {
+        "bench": "customer_360",
+        "backend": args.backend,
+        "customers": args.customers,
+        "timeline_rows": args.customers * args.entries,
+        "seed_s": round(seconds, 1),
+        "clients": args.clients,
+        "requests": args.requests,
+        "server_workers": args.workers,
+        "p50_ms": round(percentile(lat, 50), 1),
+        "p99_ms": round(percentile(lat, 99), 1),
+        "rps": round(args.requests / wall),
+        "health_p50_ms": round(percentile(base_lat, 50), 1),
+        "health_p99_ms": round(percentile(base_lat, 99), 1),
+        "machine": machine(),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
