@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+import orjson
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel
 
 from patron.auth.guards import Reader, Writer, require
@@ -72,22 +73,17 @@ def customer_360(
     cursor: str | None = None,
     limit: int = Query(default=50, ge=1, le=200),
 ) -> Customer360:
-    profile = service.get(session, customer_id=customer_id)
-    return Customer360(
-        **profile.model_dump(),
-        aov_minor=profile.aov,
+    body = service.profile_360(
+        session,
+        customer_id=customer_id,
         currency=store_service.get_settings(session).base_currency,
-        identities=service.identities(session, customer_id=profile.id),
-        merges=service.merges(session, customer_id=profile.id),
-        timeline=service.timeline(
-            session,
-            customer_id=profile.id,
-            kinds=kind,
-            channels=channel,
-            cursor=cursor,
-            limit=limit,
-        ),
+        kinds=kind,
+        channels=channel,
+        cursor=cursor,
+        limit=limit,
     )
+    # Serialised directly (the shape is Customer360, documented by response_model).
+    return Response(orjson.dumps(body, option=orjson.OPT_UTC_Z), media_type="application/json")  # type: ignore[return-value]
 
 
 @router.get("/customers/{customer_id}/timeline", response_model=TimelinePage)

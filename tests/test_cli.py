@@ -1,0 +1,75 @@
+"""The `patron` command as a script runs it: a subprocess, no terminal, a real database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from patron import db
+from tests.conftest import drop_database, new_database_url
+
+PATRON = str(Path(sys.executable).parent / "patron")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    url = new_database_url(request.param, tmp_path)
+    yield url
+    drop_database(url)
+
+
+def run(url: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PATRON_DATABASE_URL": url}
+    return subprocess.run(
+        [PATRON, *args], env=env, cwd=cwd, capture_output=True, text=True,
+        stdin=subprocess.DEVNULL, timeout=120,
+    )  # fmt: skip
+
+
+def test_init_keys_and_users_without_a_terminal(database: str, tmp_path: Path) -> None:
+    first = run(database, "init", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    creds = (tmp_path / "patron-credentials.txt").read_text().splitlines()
+    assert creds[0] == "admin login: admin@patron.local"
+    assert creds[2].startswith("API key (owner): pk_")
+    assert oct((tmp_path / "patron-credentials.txt").stat().st_mode & 0o777) == "0o600"
+    again = run(database, "init", cwd=tmp_path)
+    assert (again.returncode, again.stdout.strip()) == (0, "database is up to date")
+
+    key = run(database, "keys", "create", "--name", "bench", "--role", "analyst", cwd=tmp_path)
+    assert key.returncode == 0
+    secret = key.stdout.strip().splitlines()[-1]
+    assert secret.startswith("pk_")
+    wk = run(database, "keys", "create-write-key", "--name", "site", cwd=tmp_path)
+    assert wk.stdout.strip().splitlines()[-1].startswith("wk_")
+
+    engine = db.make_engine(database)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT kind, role, name FROM api_keys ORDER BY id")).all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [
+        ("api", "owner", "admin"),
+        ("api", "analyst", "bench"),
+        ("write", None, "site"),
+    ]
+
+
+def test_bad_input_exits_2_naming_the_option(database: str, tmp_path: Path) -> None:
+    assert run(database, "init", cwd=tmp_path).returncode == 0
+    bad = run(database, "keys", "create", "--name", "x", "--role", "king", cwd=tmp_path)
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == "error: --role: must be one of owner, marketer, support, analyst"
+    assert "Traceback" not in bad.stderr
+    short = run(database, "users", "create", "--email", "a@b.co", "--password", "short",
+                cwd=tmp_path)  # fmt: skip
+    assert short.returncode == 2
+    assert short.stderr.strip() == "error: --password: must be at least 10 characters"
+    dup = run(database, "users", "create", "--email", "admin@patron.local", cwd=tmp_path)
+    assert dup.returncode == 2
+    assert dup.stderr.strip() == "error: email: a user with email admin@patron.local exists"
