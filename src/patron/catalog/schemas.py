@@ -1,0 +1,121 @@
+"""Catalog shapes as other domains see them.
+
+`ProductIn` / `VariantIn` are the bulk input of `catalog.service.upsert_products`: plain
+slotted dataclasses (imports and event projection build hundreds of thousands of them;
+they are validated at the edge that builds them). The API validates with pydantic models
+that convert to these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class ProductStatus(StrEnum):
+    ACTIVE = "active"
+    DRAFT = "draft"
+    ARCHIVED = "archived"
+
+
+CATEGORY_SEPARATOR = " > "
+
+
+@dataclass(slots=True)
+class VariantIn:
+    external_id: str | None = None
+    sku: str | None = None
+    title: str = ""
+    price: int | None = None  # minor units of `currency`
+    currency: str | None = None
+    stock: int | None = None
+    properties: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class ProductIn:
+    """One product from one source. Matched by (source, external_id), then by sku.
+
+    Fields left None do not overwrite what is stored (a "Product Viewed" event that only
+    knows the name does not erase the brand an import set).
+    """
+
+    external_id: str | None = None
+    sku: str | None = None
+    title: str | None = None
+    category_path: str | None = None  # "Shoes > Running"
+    brand: str | None = None
+    price: int | None = None
+    currency: str | None = None
+    image_url: str | None = None
+    url: str | None = None
+    status: ProductStatus | None = None
+    stock: int | None = None
+    properties: dict[str, Any] = field(default_factory=dict)
+    variants: list[VariantIn] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ProductRef:
+    """How an order line, cart line or event names a product: resolved to a product id."""
+
+    external_id: str | None = None
+    sku: str | None = None
+    title: str | None = None
+    category_path: str | None = None
+    brand: str | None = None
+    price: int | None = None
+    currency: str | None = None
+    image_url: str | None = None
+    url: str | None = None
+
+
+class ExternalIdRead(BaseModel):
+    source_id: int
+    external_id: str
+
+
+class VariantRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    product_id: int
+    sku: str | None
+    title: str
+    price: int | None
+    currency: str | None
+    stock: int | None
+    properties: dict[str, Any]
+    source_id: int | None
+    external_id: str | None
+
+
+class ProductRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    sku: str | None
+    title: str
+    category_path: str | None
+    brand: str | None
+    price: int | None
+    currency: str | None
+    image_url: str | None
+    url: str | None
+    status: ProductStatus
+    stock: int | None
+    properties: dict[str, Any]
+    source_id: int | None
+    created_at: datetime
+    updated_at: datetime
+    external_ids: list[ExternalIdRead] = []
+    variants: list[VariantRead] = []
+
+
+class ProductPage(BaseModel):
+    items: list[ProductRead]
+    next_cursor: str | None
