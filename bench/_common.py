@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import platform
 import socket
@@ -121,3 +122,76 @@ def percentile(values: list[float], p: float) -> float:
         return float("nan")
     k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
     return ordered[k]
+
+
+class RawClient:
+    """A lean HTTP/1.1 keep-alive client on asyncio streams, for load generation.
+
+    httpx spends more CPU per request than the server under test does, and on a 2-core
+    machine the load generator shares the cores with the server: a heavy client measures
+    itself. This one only writes the request bytes and reads one Content-Length response.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(
+        self, method: str, path: str, headers: dict[str, str], body: bytes = b""
+    ) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        head += f"Content-Length: {len(body)}\r\n\r\n"
+        self.writer.write(head.encode() + body)
+        status_line = await self.reader.readline()
+        status = int(status_line.split()[1])
+        length = 0
+        while True:
+            line = await self.reader.readline()
+            if line in (b"\r\n", b""):
+                break
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        payload = await self.reader.readexactly(length) if length else b""
+        return status, payload
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+async def closed_loop(
+    base: str,
+    requests: list[tuple[str, str, bytes]],
+    *,
+    clients: int,
+    headers: dict[str, str],
+) -> tuple[list[float], float]:
+    """Send (method, path, body) requests from `clients` concurrent keep-alive connections,
+    each sending its next request when the last one answered. Returns latencies in ms and
+    the wall time in seconds. Any non-2xx response aborts the run."""
+    host, port = base.removeprefix("http://").split(":")
+    queue = list(reversed(requests))
+    latencies: list[float] = []
+
+    async def worker() -> None:
+        client = RawClient(host, int(port))
+        try:
+            while queue:
+                method, path, body = queue.pop()
+                t = time.perf_counter()
+                status, payload = await client.request(method, path, headers, body)
+                latencies.append((time.perf_counter() - t) * 1000)
+                if status >= 300:
+                    raise RuntimeError(f"{method} {path}: {status} {payload[:200]!r}")
+        finally:
+            await client.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(clients)))
+    return latencies, time.perf_counter() - started

@@ -2,8 +2,8 @@
 
 Seeds a fresh database set-based in SQL (customers, two identities each, N timeline entries
 each), starts a real `patron serve`, then reads GET /api/customers/{random id} from 50
-concurrent clients (asyncio + httpx, closed loop: each client sends its next request when
-the last one answered). As a baseline in the same run, GET /health measures what the
+concurrent clients (asyncio keep-alive connections, closed loop: each client sends its next
+request when the last one answered). As a baseline in the same run, GET /health measures what the
 server stack alone costs at the same concurrency.
 
     python bench/customer_360.py --backend postgresql --customers 1000000
@@ -17,10 +17,10 @@ import json
 import random
 import time
 
-import httpx
 import sqlalchemy as sa
 
 from _common import (
+    closed_loop,
     drop_database,
     fresh_database,
     last_line,
@@ -83,26 +83,6 @@ def seed(url: str, customers: int, entries: int) -> float:
     return time.perf_counter() - started
 
 
-async def load(base: str, key: str, paths: list[str], clients: int) -> list[float]:
-    latencies: list[float] = []
-    queue = list(reversed(paths))
-    headers = {"Authorization": f"Bearer {key}"}
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=30) as c:
-
-        async def worker() -> None:
-            while queue:
-                path = queue.pop()
-                t = time.perf_counter()
-                r = await c.get(path)
-                latencies.append((time.perf_counter() - t) * 1000)
-                if r.status_code != 200:
-                    raise RuntimeError(f"{path}: {r.status_code} {r.text[:200]}")
-
-        await asyncio.gather(*(worker() for _ in range(clients)))
-    return latencies
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--backend", choices=["sqlite", "postgresql"], default="postgresql")
@@ -120,13 +100,20 @@ def main() -> None:
     key = last_line(patron(url, "keys", "create", "--name", "bench", "--role", "analyst"))
     rng = random.Random(7)
     paths = [f"/api/customers/{rng.randint(1, args.customers)}" for _ in range(args.requests)]
+    headers = {"Authorization": f"Bearer {key}"}
+    gets = [("GET", p, b"") for p in paths]
     try:
         with server(url, workers=args.workers) as base:
-            asyncio.run(load(base, key, paths[:500], args.clients))  # warm-up
-            base_lat = asyncio.run(load(base, key, ["/health"] * args.requests, args.clients))
-            t = time.perf_counter()
-            lat = asyncio.run(load(base, key, paths, args.clients))
-            wall = time.perf_counter() - t
+            asyncio.run(closed_loop(base, gets[:500], clients=args.clients, headers=headers))
+            base_lat, _ = asyncio.run(
+                closed_loop(
+                    base,
+                    [("GET", "/health", b"")] * args.requests,
+                    clients=args.clients,
+                    headers=headers,
+                )
+            )
+            lat, wall = asyncio.run(closed_loop(base, gets, clients=args.clients, headers=headers))
     finally:
         if not args.keep:
             drop_database(url)

@@ -131,9 +131,12 @@ def set_engine(engine: Engine) -> None:
     global _engine, _writer, _reader
     _engine = engine
     _writer = sessionmaker(bind=engine, expire_on_commit=False)
-    _reader = sessionmaker(
-        bind=engine.execution_options(patron_readonly=True), expire_on_commit=False
-    )
+    # Read-only sessions on PostgreSQL run in autocommit: no BEGIN/ROLLBACK round trips, each
+    # statement sees a committed snapshot. On SQLite they BEGIN DEFERRED (see make_engine).
+    options: dict[str, Any] = {"patron_readonly": True}
+    if engine.dialect.name == "postgresql":
+        options["isolation_level"] = "AUTOCOMMIT"
+    _reader = sessionmaker(bind=engine.execution_options(**options), expire_on_commit=False)
 
 
 def new_session(*, readonly: bool = False) -> Session:

@@ -76,7 +76,7 @@ def customer_360(
     body = service.profile_360(
         session,
         customer_id=customer_id,
-        currency=store_service.get_settings(session).base_currency,
+        currency=store_service.cached_settings(session).base_currency,
         kinds=kind,
         channels=channel,
         cursor=cursor,

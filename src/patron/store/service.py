@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
+import weakref
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -64,6 +67,23 @@ def get_settings(session: Session) -> StoreSettings:
     return StoreSettings.model_validate(row.value) if row else StoreSettings()
 
 
+_CACHE_SECONDS = 5.0
+_cache: weakref.WeakKeyDictionary[Any, tuple[float, StoreSettings]] = weakref.WeakKeyDictionary()
+
+
+def cached_settings(session: Session) -> StoreSettings:
+    """Settings for hot reads, at most 5 s old (per database handle; another process's
+    change shows within 5 s, this process's own change at once). Do not mutate the result."""
+    bind = session.get_bind()
+    hit = _cache.get(bind)
+    now = time.monotonic()
+    if hit is not None and now - hit[0] < _CACHE_SECONDS:
+        return hit[1]
+    value = get_settings(session)
+    _cache[bind] = (now, value)
+    return value
+
+
 def update_settings(session: Session, *, settings: StoreSettings) -> StoreSettings:
     settings.base_currency = normalize_currency(settings.base_currency, field="base_currency")
     for code, rate in settings.fx_rates.items():
@@ -82,6 +102,7 @@ def update_settings(session: Session, *, settings: StoreSettings) -> StoreSettin
     row.value = settings.model_dump()
     row.updated_at = utcnow()
     session.flush()
+    _cache.clear()
     return settings
 
 
