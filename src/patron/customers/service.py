@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement, bindparam, func, insert, literal, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -15,7 +16,7 @@ from patron.core.errors import Conflict, NotFound, ValidationError
 from patron.core.ids import normalize_email, normalize_phone
 from patron.core.pagination import clamp_limit, decode_cursor, encode_cursor
 from patron.core.time import parse_date, parse_datetime, utcnow
-from patron.customers import identity
+from patron.customers import identity, view360
 from patron.customers.identity import MergeHook, register_merge_hook
 from patron.customers.models import Customer, Identity, Merge, TimelineEntry
 from patron.customers.schemas import (
@@ -447,6 +448,41 @@ def profile_360(
         session, customer_id=cid, kinds=kinds, channels=channels, cursor=cursor, limit=limit
     )
     return out
+
+
+def profile_360_json(
+    session: Session,
+    *,
+    customer_id: int,
+    currency: str,
+    kinds: Sequence[str] | None = None,
+    channels: Sequence[str] | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> bytes:
+    """The customer 360 serialised (UTC times with "Z"): one statement on PostgreSQL."""
+    if session.get_bind().dialect.name == "postgresql":
+        body = view360.profile_360_pg(
+            session,
+            customer_id=customer_id,
+            currency=currency,
+            kinds=kinds,
+            channels=channels,
+            cursor=cursor,
+            limit=limit,
+        )
+        if body is not None:
+            return body
+    doc = profile_360(
+        session,
+        customer_id=customer_id,
+        currency=currency,
+        kinds=kinds,
+        channels=channels,
+        cursor=cursor,
+        limit=limit,
+    )
+    return orjson.dumps(doc, option=orjson.OPT_UTC_Z)
 
 
 def _timeline_rows(
