@@ -13,7 +13,10 @@ from patron.db import Base, BigId, Json, UTCDateTime
 
 class Product(Base):
     __tablename__ = "products"
-    __table_args__ = (Index("ix_products_category", "category_path"),)
+    __table_args__ = (
+        Index("ix_products_category", "category_path"),
+        Index("ix_products_created", "created_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     sku: Mapped[str | None] = mapped_column(String(128), unique=True)

@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ProductStatus(StrEnum):
@@ -119,3 +119,32 @@ class ProductRead(BaseModel):
 class ProductPage(BaseModel):
     items: list[ProductRead]
     next_cursor: str | None
+
+
+class _ProductFields(BaseModel):
+    sku: str | None = Field(default=None, min_length=1, max_length=128)
+    category_path: str | None = Field(default=None, max_length=500)
+    brand: str | None = Field(default=None, max_length=200)
+    price: int | None = Field(default=None, ge=0, description="minor units of currency")
+    currency: str | None = Field(default=None, min_length=3, max_length=3)
+    image_url: str | None = Field(default=None, max_length=1000)
+    url: str | None = Field(default=None, max_length=1000)
+    stock: int | None = Field(default=None, ge=0)
+
+
+class ProductCreate(_ProductFields):
+    """POST /api/products. `source` + `external_id` link the product to a source's id."""
+
+    title: str = Field(min_length=1, max_length=500)
+    status: ProductStatus = ProductStatus.ACTIVE
+    properties: dict[str, Any] = Field(default_factory=dict)
+    source: str | None = Field(default=None, min_length=1, max_length=64)
+    external_id: str | None = Field(default=None, min_length=1, max_length=128)
+
+
+class ProductUpdate(_ProductFields):
+    """PATCH: fields left out stay; `properties` keys set to null are removed."""
+
+    title: str | None = Field(default=None, min_length=1, max_length=500)
+    status: ProductStatus | None = None
+    properties: dict[str, Any] | None = None

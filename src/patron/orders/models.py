@@ -34,9 +34,13 @@ class Order(Base):
     refunded_total: Mapped[int] = mapped_column(BigInteger, default=0)
     # total converted to the store's base currency at placement (for stats and KPIs).
     base_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    # refunded_total in the base currency: the same share of base_total (placement-day FX).
+    base_refunded_total: Mapped[int] = mapped_column(BigInteger, default=0)
     coupon_codes: Mapped[list[str]] = mapped_column(Json, default=list)
     properties: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     placed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Digest of the last input this order was written from: a replay that matches is skipped.
+    fingerprint: Mapped[str | None] = mapped_column(String(40))
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -13,10 +13,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from patron.catalog.schemas import ProductRef
 from patron.customers.schemas import IdentityKey
+from patron.store.schemas import Channel
 
 
 class OrderStatus(StrEnum):
@@ -92,6 +93,9 @@ class OrderIn:
     cancelled_at: datetime | None = None
     refunds: list[RefundIn] = field(default_factory=list)
     properties: dict[str, Any] = field(default_factory=dict)
+    # The same order as another source knows it, [(source_id, external_id)]: an order first
+    # seen there gains this source's external id instead of becoming a second order.
+    same_as: list[tuple[int, str]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -213,3 +217,80 @@ class CartRead(BaseModel):
     checkout_started_at: datetime | None
     converted_at: datetime | None
     lines: list[CartLineRead] = []
+
+
+# --- API request bodies (validated here, converted to the dataclasses above) -------------
+
+
+class CustomerBody(BaseModel):
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=32)
+    external_id: str | None = Field(default=None, min_length=1, max_length=320)
+    customer_id: int | None = None
+    first_name: str | None = Field(default=None, max_length=200)
+    last_name: str | None = Field(default=None, max_length=200)
+    locale: str | None = Field(default=None, max_length=16)
+    country: str | None = Field(default=None, min_length=2, max_length=2)
+    city: str | None = Field(default=None, max_length=200)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        local, _, domain = v.strip().partition("@")
+        if not local or "." not in domain:
+            raise ValueError("is not a valid email address")
+        return v.strip().lower()
+
+
+class LineBody(BaseModel):
+    sku: str | None = Field(default=None, min_length=1, max_length=128)
+    product_external_id: str | None = Field(default=None, min_length=1, max_length=128)
+    title: str | None = Field(default=None, max_length=500)
+    quantity: int = Field(gt=0)
+    unit_price: int = Field(ge=0, description="minor units of the order currency")
+    discount: int = Field(default=0, ge=0)
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+
+class RefundCreate(BaseModel):
+    external_id: str | None = Field(default=None, min_length=1, max_length=128)
+    amount: int = Field(gt=0, description="minor units of the order currency")
+    reason: str | None = Field(default=None, max_length=500)
+    refunded_at: datetime | None = None
+    lines: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class OrderCreate(BaseModel):
+    source: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    external_id: str = Field(min_length=1, max_length=128)
+    number: str | None = Field(default=None, max_length=64)
+    channel: Channel = Channel.WEB
+    status: OrderStatus | None = None
+    currency: str = Field(min_length=3, max_length=3)
+    placed_at: datetime | None = None
+    customer: CustomerBody
+    lines: list[LineBody] = Field(min_length=1)
+    discount_total: int = Field(default=0, ge=0)
+    shipping_total: int = Field(default=0, ge=0)
+    tax_total: int = Field(default=0, ge=0)
+    total: int | None = Field(default=None, ge=0)
+    coupon_codes: list[str] = Field(default_factory=list)
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+
+class OrderUpdate(BaseModel):
+    """PATCH: `status`; `properties` keys set to null are removed."""
+
+    status: OrderStatus | None = None
+    properties: dict[str, Any] | None = None
+
+
+class CancelBody(BaseModel):
+    cancelled_at: datetime | None = None
+
+
+class CartPage(BaseModel):
+    items: list[CartRead]
+    next_cursor: str | None

@@ -186,6 +186,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("products", schema=None) as batch_op:
         batch_op.create_index("ix_products_category", ["category_path"], unique=False)
+        batch_op.create_index("ix_products_created", ["created_at", "id"], unique=False)
 
     op.create_table(
         "customer_identities",
@@ -311,6 +312,7 @@ def upgrade() -> None:
         sa.Column("total", sa.BigInteger(), nullable=False),
         sa.Column("refunded_total", sa.BigInteger(), nullable=False),
         sa.Column("base_total", sa.BigInteger(), nullable=False),
+        sa.Column("base_refunded_total", sa.BigInteger(), nullable=False),
         sa.Column(
             "coupon_codes",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
@@ -322,6 +324,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("placed_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("fingerprint", sa.String(length=40), nullable=True),
         sa.Column("cancelled_at", patron.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("created_at", patron.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", patron.db.UTCDateTime(timezone=True), nullable=False),
@@ -636,6 +639,7 @@ def downgrade() -> None:
 
     op.drop_table("customer_identities")
     with op.batch_alter_table("products", schema=None) as batch_op:
+        batch_op.drop_index("ix_products_created")
         batch_op.drop_index("ix_products_category")
 
     op.drop_table("products")
