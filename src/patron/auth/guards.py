@@ -71,8 +71,8 @@ def _touch_now(key_id: int) -> None:
         logging.getLogger("patron.auth").warning("could not record use of key %s", key_id)
 
 
-def authenticate(request: Request) -> Principal:
-    """Bearer API key, or HTTP Basic with a write key as the username (as Segment sends)."""
+def _credentials(request: Request) -> tuple[str, str]:
+    """(token, kind) from Bearer, or from HTTP Basic with the key as username (Segment)."""
     header = request.headers.get("authorization", "")
     scheme, _, credentials = header.partition(" ")
     scheme = scheme.lower()
@@ -89,10 +89,27 @@ def authenticate(request: Request) -> Principal:
         kind = "write" if token.startswith("wk_") else "api"
     else:
         raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
+    return token, kind
+
+
+def _verify(token: str, kind: str) -> Principal:
+    with unit_of_work(readonly=True) as session:
+        return service.verify_key(session, token=token, kind=kind)
+
+
+def authenticate(request: Request) -> Principal:
+    """Bearer API key, or HTTP Basic with a write key as the username (as Segment sends)."""
+    token, kind = _credentials(request)
+    return service.cached_principal(token) or _verify(token, kind)
+
+
+async def authenticate_async(request: Request) -> Principal:
+    """`authenticate` for the event loop: a cache miss waits for the database in a worker
+    thread, never on the loop (which must stay free to release other requests' sessions)."""
+    token, kind = _credentials(request)
     principal = service.cached_principal(token)
     if principal is None:
-        with unit_of_work(readonly=True) as session:
-            principal = service.verify_key(session, token=token, kind=kind)
+        principal = await run_in_threadpool(_verify, token, kind)
     return principal
 
 
@@ -101,7 +118,7 @@ def require(permission: Permission) -> Callable[..., Awaitable[Principal]]:
 
     async def guard(request: Request) -> Principal:
         # Cached keys are checked without I/O; a cache miss costs one indexed lookup.
-        principal = authenticate(request)
+        principal = await authenticate_async(request)
         if principal.kind != "user" and _due_for_touch(principal.id):
             # In a worker thread: on SQLite the write may wait for the writer lock.
             await run_in_threadpool(_touch_now, principal.id)
