@@ -63,7 +63,7 @@ def create_customer(body: CustomerCreate, session: Writer, _: CanWrite) -> Custo
 
 
 @router.get("/customers/{customer_id}", response_model=Customer360)
-def customer_360(
+async def customer_360(
     customer_id: int,
     session: Reader,
     _: CanRead,
@@ -81,6 +81,9 @@ def customer_360(
         cursor=cursor,
         limit=limit,
     )
+    # On the event loop, not in the thread pool: the read is one statement that never waits
+    # for a lock (autocommit MVCC read on PostgreSQL, WAL reader on SQLite), and skipping the
+    # pool's thread hops and GIL convoy doubles throughput and cuts p99 by 4x (ADR 9).
     # Serialised by the service (the shape is Customer360, documented by response_model).
     return Response(body, media_type="application/json")  # type: ignore[return-value]
 
