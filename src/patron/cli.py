@@ -14,6 +14,7 @@ from patron.auth.schemas import Role, UserCreate
 from patron.clitools import console, handles_errors
 from patron.config import get_settings
 from patron.db import get_engine, unit_of_work
+from patron.jobs.cli import jobs_app, worker_command
 from patron.migrate import upgrade
 from patron.store import service as store_service
 from patron.store.schemas import StoreSettings
@@ -27,6 +28,8 @@ app = typer.Typer(
 )
 app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
+app.add_typer(jobs_app, name="jobs")
+app.command("worker")(worker_command)
 
 
 def init_database() -> None:

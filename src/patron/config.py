@@ -23,7 +23,10 @@ class Settings(BaseSettings):
     max_batch_bytes: int = 500 * 1024
     # Clock skew correction: sentAt further than this from receivedAt is corrected.
     job_poll_seconds: float = 0.5
-    job_lease_seconds: int = 300
+    job_lease_seconds: int = Field(default=300, ge=1)
+    # Extra modules a worker imports at start; each registers handlers with
+    # patron.jobs.handlers.register (plugins, and the tests' own handlers).
+    job_modules: str = ""
 
     def check_safe(self) -> None:
         """Unsafe defaults refuse to start outside dev and test."""

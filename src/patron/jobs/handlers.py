@@ -1,11 +1,21 @@
-"""Job handlers by kind, filled in by patron.wiring (ports: each domain's tasks module)."""
+"""Job handlers by kind. Domains register theirs (wired in patron.wiring); plugins and tests
+add modules through PATRON_JOB_MODULES (comma-separated, imported by the worker at start).
+
+A handler gets the job's session and payload. Its writes commit together with the job's
+"done" mark, so they happen exactly once; effects outside the database (an email, an HTTP
+call) must be idempotent by job id, because a worker killed after such an effect and before
+its commit makes the job run again.
+"""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.orm import Session
+
+from patron.config import get_settings
 
 Handler = Callable[[Session, dict[str, Any]], None]
 HANDLERS: dict[str, Handler] = {}
@@ -13,3 +23,22 @@ HANDLERS: dict[str, Handler] = {}
 
 def register(kind: str, handler: Handler) -> None:
     HANDLERS[kind] = handler
+
+
+def _ping(session: Session, payload: dict[str, Any]) -> None:
+    """Proves the pipeline end to end; writes nothing but the job's own state."""
+
+
+register("jobs.ping", _ping)
+
+
+def load_modules(spec: str | None = None) -> list[str]:
+    """Import the modules named in PATRON_JOB_MODULES (or `spec`)."""
+    names = [
+        n.strip() for n in (spec if spec is not None else get_settings().job_modules).split(",")
+    ]
+    loaded = []
+    for name in filter(None, names):
+        importlib.import_module(name)
+        loaded.append(name)
+    return loaded
