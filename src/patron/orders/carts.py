@@ -11,6 +11,7 @@ from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from patron.catalog import service as catalog_service
+from patron.catalog.schemas import ProductRef
 from patron.core.errors import NotFound, ValidationError
 from patron.core.money import normalize_currency
 from patron.core.pagination import clamp_limit, decode_cursor, encode_cursor
@@ -21,6 +22,8 @@ from patron.db import UTCDateTime, keyset_before
 from patron.orders.models import Cart, CartLine
 from patron.orders.schemas import (
     CartIn,
+    CartItemChangeIn,
+    CartLineIn,
     CartLineRead,
     CartPage,
     CartRead,
@@ -170,6 +173,59 @@ def upsert_carts(session: Session, *, carts: Sequence[CartIn], source_id: int) -
             session.execute(insert(CartLine), rows)
     session.flush()
     return [ids[c.external_id] for c in carts]
+
+
+def apply_item_changes(
+    session: Session, *, changes: Sequence[CartItemChangeIn], source_id: int
+) -> list[int]:
+    """Add or remove items one change at a time (in order), on top of the stored lines;
+    one read of the carts' lines, one `upsert_carts` write. Cart ids in input order."""
+    if not changes:
+        return []
+    external = list(dict.fromkeys(c.cart_external_id for c in changes))
+    stored = _stored(session, source_id, external)
+    lines: dict[str, dict[str, CartLineIn]] = {e: {} for e in external}
+    by_id = {row.id: ext for ext, row in stored.items()}
+    for chunk in _chunks(list(by_id)):
+        for ln in session.scalars(select(CartLine).where(CartLine.cart_id.in_(chunk))):
+            ref = ProductRef(external_id=ln.item_key, sku=ln.sku, title=ln.title or None)
+            lines[by_id[ln.cart_id]][ln.item_key] = CartLineIn(
+                product=ref, quantity=ln.quantity, unit_price=ln.unit_price
+            )
+    latest: dict[str, CartItemChangeIn] = {}
+    for c in changes:
+        p = c.product
+        key = (p.external_id or p.sku or p.title or "")[:128]
+        if not key:
+            continue
+        current = lines[c.cart_external_id].get(key)
+        qty = (current.quantity if current else 0) + c.quantity
+        if qty <= 0:
+            lines[c.cart_external_id].pop(key, None)
+        else:
+            price = c.unit_price or (current.unit_price if current else 0)
+            lines[c.cart_external_id][key] = CartLineIn(product=p, quantity=qty, unit_price=price)
+        latest[c.cart_external_id] = c
+    carts = [
+        CartIn(
+            external_id=ext,
+            customer=latest[ext].customer,
+            updated_at=latest[ext].at,
+            channel=latest[ext].channel,
+            currency=latest[ext].currency,
+            lines=list(lines[ext].values()),
+        )
+        for ext in external
+        if ext in latest
+    ]
+    ids = dict(
+        zip(
+            [c.external_id for c in carts],
+            upsert_carts(session, carts=carts, source_id=source_id),
+            strict=True,
+        )
+    )
+    return [ids.get(c.cart_external_id, 0) for c in changes]
 
 
 def mark_converted(

@@ -121,6 +121,21 @@ class CartIn:
 
 
 @dataclass(slots=True)
+class CartItemChangeIn:
+    """One item added to (quantity > 0) or removed from (quantity < 0) a cart, as the
+    Segment "Product Added" / "Product Removed" events report them."""
+
+    cart_external_id: str
+    customer: CustomerRefIn
+    product: ProductRef
+    quantity: int
+    at: datetime
+    unit_price: int = 0
+    currency: str | None = None
+    channel: str = "web"
+
+
+@dataclass(slots=True)
 class UpsertSummary:
     created: int = 0
     updated: int = 0

@@ -33,6 +33,7 @@ from patron.orders import carts as _carts
 from patron.orders.carts import get_cart, list_carts, resolve_customers, upsert_carts
 from patron.orders.models import Cart, Order, OrderExternalId, OrderLine, Refund
 from patron.orders.schemas import (
+    CartItemChangeIn,
     CustomerRefIn,
     OrderCreate,
     OrderIn,
@@ -50,6 +51,7 @@ from patron.store import service as store_service
 __all__ = [
     "MERGE_HOOKS",
     "add_refund",
+    "apply_cart_item_changes",
     "add_refunds",
     "cancel_order",
     "cancel_orders",
@@ -503,6 +505,14 @@ def cancel_orders(
 
 
 # --- stats ------------------------------------------------------------------------------
+
+
+def apply_cart_item_changes(
+    session: Session, *, changes: Sequence[CartItemChangeIn], source_id: int
+) -> _list[int]:
+    """Items added to or removed from carts (Product Added/Removed), applied in order on
+    top of the stored lines. Cart ids in input order."""
+    return _carts.apply_item_changes(session, changes=changes, source_id=source_id)
 
 
 def refresh_stats(session: Session, *, customer_ids: Sequence[int]) -> None:
