@@ -29,7 +29,7 @@ from patron.core.errors import Conflict, NotFound, ValidationError
 from patron.core.money import normalize_currency
 from patron.core.pagination import clamp_limit, decode_cursor, encode_cursor
 from patron.core.time import parse_datetime, utcnow
-from patron.db import keyset_before
+from patron.db import keyset_before, table_of
 
 _list = list  # `list` is a service verb here
 _CHUNK = 500  # keys per IN (...): well under SQLite's variable limit
@@ -230,7 +230,10 @@ def upsert_products(
             rows.append({c: row.get(c) for c in (*_PRODUCT_FIELDS, "properties", "source_id",
                                                   "created_at", "updated_at")})  # fmt: skip
         new_ids = session.scalars(
-            insert(Product).returning(Product.id, sort_by_parameter_order=True), rows
+            insert(table_of(Product)).returning(
+                table_of(Product).c.id, sort_by_parameter_order=True
+            ),
+            rows,
         ).all()
         for (_leader, members), pid in zip(new_groups.items(), new_ids, strict=True):
             for i in members:
@@ -243,7 +246,7 @@ def upsert_products(
     }
     if links:
         session.execute(
-            _insert(session)(ProductExternalId).on_conflict_do_nothing(
+            _insert(session)(table_of(ProductExternalId)).on_conflict_do_nothing(
                 index_elements=["source_id", "external_id"]
             ),
             [{"product_id": pid, "source_id": source_id, "external_id": e} for e, pid in
@@ -308,7 +311,7 @@ def _upsert_variants(
                 "external_id": name if kind == "e" else None,
                 "created_at": now, "updated_at": now,
             })  # fmt: skip
-        session.execute(insert(Variant), rows)
+        session.execute(insert(table_of(Variant)), rows)
 
 
 def resolve_products(
@@ -347,7 +350,7 @@ def resolve_products(
             )  # fmt: skip
     if links:
         session.execute(
-            _insert(session)(ProductExternalId).on_conflict_do_nothing(
+            _insert(session)(table_of(ProductExternalId)).on_conflict_do_nothing(
                 index_elements=["source_id", "external_id"]
             ),
             [{"product_id": p, "source_id": source_id, "external_id": e} for e, p in

@@ -28,6 +28,7 @@ from patron.customers.schemas import (
     MergeRead,
     ResolveRequest,
 )
+from patron.db import table_of
 
 PROFILE_FIELDS = (
     "email",
@@ -174,7 +175,10 @@ def resolve_many(session: Session, requests: Sequence[ResolveRequest]) -> list[i
             )
             rows.append(_profile_values(merged, now))
         ids = session.scalars(
-            insert(Customer).returning(Customer.id, sort_by_parameter_order=True), rows
+            insert(table_of(Customer)).returning(
+                table_of(Customer).c.id, sort_by_parameter_order=True
+            ),
+            rows,
         ).all()
         for root, cid in zip(roots, ids, strict=True):
             for i in groups[root]:
@@ -189,7 +193,7 @@ def resolve_many(session: Session, requests: Sequence[ResolveRequest]) -> list[i
             if t not in known and t not in new_identities:
                 new_identities[t] = owner
     if new_identities:
-        stmt = _insert(session)(Identity).on_conflict_do_nothing(
+        stmt = _insert(session)(table_of(Identity)).on_conflict_do_nothing(
             index_elements=["kind", "source", "value"]
         )
         session.execute(

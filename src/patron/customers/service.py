@@ -33,7 +33,7 @@ from patron.customers.schemas import (
     TimelineEntryIn,
     TimelinePage,
 )
-from patron.db import keyset_before
+from patron.db import keyset_before, table_of
 
 __all__ = [
     "MergeHook",
@@ -206,7 +206,7 @@ def _add_identities(session: Session, customer_id: int, keys: _list[IdentityKey]
     try:
         with session.begin_nested():
             session.execute(
-                insert(Identity),
+                insert(table_of(Identity)),
                 [
                     {
                         "customer_id": customer_id,
@@ -405,7 +405,7 @@ def profile_360(
     The hot read of the product: four indexed Core queries and no ORM objects or model
     validation, so it stays in single-digit milliseconds at a million customers.
     """
-    table = Customer.__table__
+    table = table_of(Customer)
     row = session.execute(select(table).where(table.c.id == customer_id)).mappings().first()
     hops = 0
     while row is not None and row["merged_into_id"] is not None and hops < 50:
@@ -418,7 +418,7 @@ def profile_360(
     cid = out["id"]
     out["aov_minor"] = out["total_spent"] // out["orders_count"] if out["orders_count"] else 0
     out["currency"] = currency
-    ident = Identity.__table__
+    ident = table_of(Identity)
     out["identities"] = [
         dict(r)
         for r in session.execute(
@@ -495,7 +495,7 @@ def _timeline_rows(
     limit: int,
 ) -> dict[str, Any]:
     limit = clamp_limit(limit)
-    t = TimelineEntry.__table__
+    t = table_of(TimelineEntry)
     stmt = select(
         t.c.id, t.c.occurred_at, t.c.kind, t.c.channel, t.c.title, t.c.ref_type, t.c.ref_id,
         t.c.data,
@@ -525,7 +525,7 @@ def add_timeline_entries(session: Session, entries: Sequence[TimelineEntryIn]) -
     if not entries:
         return
     session.execute(
-        insert(TimelineEntry),
+        insert(table_of(TimelineEntry)),
         [
             {
                 "customer_id": e.customer_id,

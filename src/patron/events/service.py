@@ -24,6 +24,7 @@ from patron.customers.schemas import (
     TimelineKind,
 )
 from patron.customers.service import MergeHook
+from patron.db import table_of
 from patron.events import commerce
 from patron.events.models import Event
 from patron.events.normalize import Message, normalize
@@ -153,9 +154,9 @@ def ingest(
             "traits": m.traits, "context": m.context,
         })  # fmt: skip
     dialect = session.get_bind().dialect.name
-    ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(Event)
+    ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(table_of(Event))
     stmt = ins.on_conflict_do_nothing(index_elements=["source_id", "message_id"]).returning(
-        Event.id, Event.message_id
+        table_of(Event).c.id, table_of(Event).c.message_id
     )
     inserted = {mid: eid for eid, mid in session.execute(stmt, rows).all()}
     result.duplicates += len(rows) - len(inserted)  # a concurrent request stored them first

@@ -18,7 +18,7 @@ from patron.core.pagination import clamp_limit, decode_cursor, encode_cursor
 from patron.core.time import as_utc, parse_datetime
 from patron.customers import service as customers_service
 from patron.customers.schemas import ResolveRequest
-from patron.db import UTCDateTime, keyset_before
+from patron.db import UTCDateTime, keyset_before, table_of
 from patron.orders.models import Cart, CartLine
 from patron.orders.schemas import (
     CartIn,
@@ -63,7 +63,7 @@ def resolve_customers(
 
 
 def _stored(session: Session, source_id: int, external_ids: Sequence[str]) -> dict[str, Any]:
-    c = Cart.__table__.c
+    c = table_of(Cart).c
     out: dict[str, Any] = {}
     for chunk in _chunks(sorted(set(external_ids))):
         stmt = select(
@@ -150,7 +150,8 @@ def upsert_carts(session: Session, *, carts: Sequence[CartIn], source_id: int) -
     ids = {e: r.id for e, r in stored.items()}
     if new_rows:
         new_ids = session.scalars(
-            insert(Cart).returning(Cart.id, sort_by_parameter_order=True), new_rows
+            insert(table_of(Cart)).returning(table_of(Cart).c.id, sort_by_parameter_order=True),
+            new_rows,
         ).all()
         for row, cid, lines in zip(new_rows, new_ids, new_lines, strict=True):
             ids[row["external_id"]] = cid
@@ -170,7 +171,7 @@ def upsert_carts(session: Session, *, carts: Sequence[CartIn], source_id: int) -
             session.execute(sa.delete(CartLine).where(CartLine.cart_id.in_(chunk)))
         rows = [{**ln, "cart_id": cid} for cid, lines in line_sets for ln in lines]
         if rows:
-            session.execute(insert(CartLine), rows)
+            session.execute(insert(table_of(CartLine)), rows)
     session.flush()
     return [ids[c.external_id] for c in carts]
 

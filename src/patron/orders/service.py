@@ -28,7 +28,7 @@ from patron.customers.schemas import (
     TimelineKind,
 )
 from patron.customers.service import MergeHook
-from patron.db import UTCDateTime, keyset_before
+from patron.db import UTCDateTime, keyset_before, table_of
 from patron.orders import carts as _carts
 from patron.orders.carts import get_cart, list_carts, resolve_customers, upsert_carts
 from patron.orders.models import Cart, Order, OrderExternalId, OrderLine, Refund
@@ -89,7 +89,7 @@ def _orders_by_external(
     session: Session, source_id: int, external_ids: Iterable[str]
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    o = Order.__table__.c
+    o = table_of(Order).c
     for chunk in _chunks(sorted(set(external_ids))):
         stmt = (
             select(OrderExternalId.external_id, o.id, o.fingerprint, o.status, o.customer_id)
@@ -192,7 +192,7 @@ def upsert_orders(session: Session, *, orders: Sequence[OrderIn], source_id: int
     summary.unchanged = len(unique) - len(work)
     if links:
         session.execute(
-            _insert(session)(OrderExternalId).on_conflict_do_nothing(
+            _insert(session)(table_of(OrderExternalId)).on_conflict_do_nothing(
                 index_elements=["source_id", "external_id"]
             ),
             [{"order_id": oid, "source_id": source_id, "external_id": e} for e, oid in links],
@@ -273,10 +273,11 @@ def _write_orders(
     all_lines: _list[dict[str, Any]] = []
     if new_rows:
         new_ids = session.scalars(
-            insert(Order).returning(Order.id, sort_by_parameter_order=True), new_rows
+            insert(table_of(Order)).returning(table_of(Order).c.id, sort_by_parameter_order=True),
+            new_rows,
         ).all()
         session.execute(
-            insert(OrderExternalId),
+            insert(table_of(OrderExternalId)),
             [{"order_id": oid, "source_id": source_id, "external_id": unique[j].external_id}
              for (j, _, _), oid in zip(new_meta, new_ids, strict=True)],
         )  # fmt: skip
@@ -310,7 +311,7 @@ def _write_orders(
             all_lines.extend({**line, "order_id": oid} for line in lines)
         summary.updated = len(upd_rows)
     if all_lines:
-        session.execute(insert(OrderLine), all_lines)
+        session.execute(insert(table_of(OrderLine)), all_lines)
     if cancelled_now:
         real = [ids_by_ext[unique[j].external_id] if oid == -1 else oid for j, oid in cancelled_now]
         timeline.extend(_cancel_entries(session, real))
@@ -337,7 +338,7 @@ def _write_orders(
 
 
 def _order_rows(session: Session, order_ids: Iterable[int]) -> dict[int, Any]:
-    o = Order.__table__.c
+    o = table_of(Order).c
     out: dict[int, Any] = {}
     for chunk in _chunks(sorted(set(order_ids))):
         stmt = select(
@@ -415,7 +416,7 @@ def _record_refunds(
     if not new:
         return 0, set()
     ids = session.scalars(
-        insert(Refund).returning(Refund.id, sort_by_parameter_order=True),
+        insert(table_of(Refund)).returning(table_of(Refund).c.id, sort_by_parameter_order=True),
         [{"order_id": oid, "external_id": r.external_id, "amount": r.amount,
           "currency": rows[oid].currency, "reason": r.reason, "lines": r.lines,
           "refunded_at": r.refunded_at} for oid, r in new],
