@@ -8,6 +8,8 @@ SAVEPOINT releases. A missing PostgreSQL is an error, never a skip.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +30,7 @@ PG_ADMIN_URL = os.environ.get(
     "PATRON_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 BACKENDS = ["sqlite", "postgresql"]
+PATRON = str(Path(sys.executable).parent / "patron")
 
 
 def _pg_execute(sql: str) -> None:
@@ -128,3 +131,22 @@ def support(session: Session) -> dict[str, str]:
 @pytest.fixture
 def marketer(session: Session) -> dict[str, str]:
     return make_key(session, Role.MARKETER)
+
+
+@pytest.fixture(params=BACKENDS)
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database URL per test (for commands run as subprocesses)."""
+    url = new_database_url(request.param, tmp_path)
+    yield url
+    drop_database(url)
+
+
+def run_patron(
+    url: str, *args: str, cwd: Path, timeout: int = 120
+) -> subprocess.CompletedProcess[str]:
+    """`patron ARGS` as a script runs it: a subprocess, no terminal, stdin closed."""
+    env = {**os.environ, "PATRON_DATABASE_URL": url}
+    return subprocess.run(
+        [PATRON, *args], env=env, cwd=cwd, capture_output=True, text=True,
+        stdin=subprocess.DEVNULL, timeout=timeout,
+    )  # fmt: skip

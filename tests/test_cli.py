@@ -2,34 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
 from patron import db
-from tests.conftest import drop_database, new_database_url
-
-PATRON = str(Path(sys.executable).parent / "patron")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    url = new_database_url(request.param, tmp_path)
-    yield url
-    drop_database(url)
-
-
-def run(url: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PATRON_DATABASE_URL": url}
-    return subprocess.run(
-        [PATRON, *args], env=env, cwd=cwd, capture_output=True, text=True,
-        stdin=subprocess.DEVNULL, timeout=120,
-    )  # fmt: skip
+from tests.conftest import run_patron as run
 
 
 def test_init_keys_and_users_without_a_terminal(database: str, tmp_path: Path) -> None:

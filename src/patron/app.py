@@ -16,6 +16,8 @@ from patron.config import get_settings
 from patron.core.errors import PatronError
 from patron.customers.api import router as customers_router
 from patron.events.api import router as events_router
+from patron.integrations.api import router as integrations_router
+from patron.integrations.webhooks import router as webhooks_router
 from patron.jobs.api import router as jobs_router
 from patron.orders.api import router as orders_router
 from patron.store.api import router as store_router
@@ -77,6 +79,8 @@ def create_app() -> FastAPI:
         events_router,
         jobs_router,
         store_router,
+        integrations_router,
+        webhooks_router,
     ):
         app.include_router(router)
     return app

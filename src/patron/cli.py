@@ -14,6 +14,9 @@ from patron.auth.schemas import Role, UserCreate
 from patron.clitools import console, handles_errors
 from patron.config import get_settings
 from patron.db import get_engine, unit_of_work
+from patron.demo import cli as demo_cli
+from patron.integrations.cli import import_command, load_online_retail_demo
+from patron.integrations.connect_cli import connect_app
 from patron.jobs.cli import jobs_app, worker_command
 from patron.migrate import upgrade
 from patron.store import service as store_service
@@ -29,6 +32,10 @@ app = typer.Typer(
 app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
 app.add_typer(jobs_app, name="jobs")
+app.command("import")(import_command)
+app.command("demo")(demo_cli.demo_command)
+demo_cli.online_retail_loader = load_online_retail_demo
+app.add_typer(connect_app, name="connect")
 app.command("worker")(worker_command)
 
 

@@ -7,10 +7,12 @@ The boundary (request, job, CLI command) owns the transaction: it opens a sessio
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import random
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import orjson
 from sqlalchemy import (
@@ -25,6 +27,7 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
@@ -173,6 +176,37 @@ def unit_of_work(*, readonly: bool = False) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+T = TypeVar("T")
+
+
+def by_id(rows: list[dict[str, Any]], key: str = "b_id") -> list[dict[str, Any]]:
+    """Executemany parameters in primary-key order, so concurrent writers lock rows in the
+    same order (PostgreSQL deadlocks come from two orders)."""
+    return sorted(rows, key=lambda r: r[key])
+
+
+def _retryable(exc: DBAPIError) -> bool:
+    if isinstance(exc, IntegrityError):
+        return True  # a concurrent writer inserted the same natural key first
+    code = getattr(exc.orig, "sqlstate", None)
+    return code in ("40001", "40P01") or "database is locked" in str(exc.orig)
+
+
+def run_transaction(fn: Callable[[Session], T], *, attempts: int = 5) -> T:
+    """Run `fn` in a unit of work; when a concurrent writer wins a unique-key race or a
+    deadlock, roll back and run it again from scratch (bulk writers are idempotent by
+    natural keys, so the retry sees the winner's rows and updates them)."""
+    for attempt in range(attempts):
+        try:
+            with unit_of_work() as session:
+                return fn(session)
+        except DBAPIError as exc:
+            if attempt == attempts - 1 or not _retryable(exc):
+                raise
+            time.sleep(random.uniform(0, 0.005 * 2**attempt))
+    raise AssertionError("unreachable")
 
 
 def keyset_before(a: Any, b: Any, a_value: Any, b_value: Any) -> Any:

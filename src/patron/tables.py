@@ -5,6 +5,7 @@ from patron.catalog import models as catalog_models
 from patron.customers import models as customers_models
 from patron.db import Base
 from patron.events import models as events_models
+from patron.integrations import models as integrations_models
 from patron.jobs import models as jobs_models
 from patron.orders import models as orders_models
 from patron.store import models as store_models
@@ -15,6 +16,7 @@ __all__ = [
     "catalog_models",
     "customers_models",
     "events_models",
+    "integrations_models",
     "jobs_models",
     "orders_models",
     "store_models",

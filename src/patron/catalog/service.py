@@ -29,7 +29,7 @@ from patron.core.errors import Conflict, NotFound, ValidationError
 from patron.core.money import normalize_currency
 from patron.core.pagination import clamp_limit, decode_cursor, encode_cursor
 from patron.core.time import parse_datetime, utcnow
-from patron.db import keyset_before, table_of
+from patron.db import by_id, keyset_before, table_of
 
 _list = list  # `list` is a service verb here
 _CHUNK = 500  # keys per IN (...): well under SQLite's variable limit
@@ -144,7 +144,10 @@ def _apply_updates(session: Session, model: Any, updates: _list[dict[str, Any]])
             .execution_options(synchronize_session=False)
         )
         session.connection().execute(
-            stmt, [{("b_id" if k == "b_id" else f"v_{k}"): v for k, v in b.items()} for b in batch]
+            stmt,
+            by_id(
+                [{("b_id" if k == "b_id" else f"v_{k}"): v for k, v in b.items()} for b in batch]
+            ),
         )
 
 

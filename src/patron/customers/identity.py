@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Row, insert, select, tuple_, update
+from sqlalchemy import Row, insert, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -28,7 +28,7 @@ from patron.customers.schemas import (
     MergeRead,
     ResolveRequest,
 )
-from patron.db import table_of
+from patron.db import by_id, table_of
 
 PROFILE_FIELDS = (
     "email",
@@ -74,10 +74,25 @@ def _key_tuple(key: IdentityKey) -> tuple[str, str, str]:
     return (key.kind.value, key.source, key.value)
 
 
+_PG_LOOKUP = text(
+    "SELECT i.kind, i.source, i.value, i.customer_id FROM customer_identities i"
+    " JOIN unnest(CAST(:k AS text[]), CAST(:s AS text[]), CAST(:v AS text[]))"
+    " AS w(kind, source, value)"
+    " ON i.kind = w.kind AND i.source = w.source AND i.value = w.value"
+)
+
+
 def lookup(session: Session, keys: Iterable[IdentityKey]) -> dict[tuple[str, str, str], int]:
     """Map each known (kind, source, value) to its customer id."""
     wanted = list({_key_tuple(k) for k in keys})
     found: dict[tuple[str, str, str], int] = {}
+    if wanted and session.get_bind().dialect.name == "postgresql":
+        # Three array parameters joined through unnest: one fixed statement text (psycopg
+        # parses and PostgreSQL plans it once) and an index probe per key, where a row-value
+        # IN list of 300 placeholders cost 30 ms per batch in parsing and planning alone.
+        kinds, sources, values = (list(col) for col in zip(*wanted, strict=True))
+        rows = session.execute(_PG_LOOKUP, {"k": kinds, "s": sources, "v": values})
+        return {(kind, source, value): cid for kind, source, value, cid in rows}
     for i in range(0, len(wanted), _CHUNK):
         chunk = wanted[i : i + _CHUNK]
         rows = session.execute(
@@ -276,7 +291,7 @@ def _touch_known(
             .values({c: bindparam(c) for c in cols})
             .execution_options(synchronize_session=False)
         )
-        session.connection().execute(stmt, batch)
+        session.connection().execute(stmt, by_id(batch))
 
 
 def _profile_patch(row: Row[Any], patch: dict[str, Any]) -> dict[str, Any]:

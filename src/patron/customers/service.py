@@ -33,7 +33,7 @@ from patron.customers.schemas import (
     TimelineEntryIn,
     TimelinePage,
 )
-from patron.db import keyset_before, table_of
+from patron.db import by_id, keyset_before, table_of
 
 __all__ = [
     "MergeHook",
@@ -579,17 +579,19 @@ def apply_stats(session: Session, stats: Sequence[CustomerStats]) -> None:
     )
     session.connection().execute(
         stmt,
-        [
-            {
-                "b_id": s.customer_id,
-                "b_count": s.orders_count,
-                "b_spent": s.total_spent,
-                "b_first": s.first_order_at,
-                "b_last": s.last_order_at,
-                "b_channels": s.channels,
-            }
-            for s in stats
-        ],
+        by_id(
+            [
+                {
+                    "b_id": s.customer_id,
+                    "b_count": s.orders_count,
+                    "b_spent": s.total_spent,
+                    "b_first": s.first_order_at,
+                    "b_last": s.last_order_at,
+                    "b_channels": s.channels,
+                }
+                for s in stats
+            ]
+        ),
     )
 
 

@@ -22,7 +22,7 @@ from patron.auth.schemas import Permission, Principal
 from patron.config import get_settings
 from patron.core.errors import PatronError, PayloadTooLarge, ValidationError
 from patron.core.time import parse_datetime, utcnow
-from patron.db import unit_of_work
+from patron.db import run_transaction
 from patron.events import service
 from patron.events.schemas import EventPage, MessageType
 
@@ -54,8 +54,11 @@ def _check_size(message: Any, where: str, limit: int) -> None:
 
 
 def _store(messages: list[Any], source_id: int, received_at: datetime) -> None:
-    with unit_of_work() as session:
-        service.ingest(session, messages=messages, source_id=source_id, received_at=received_at)
+    run_transaction(
+        lambda session: service.ingest(
+            session, messages=messages, source_id=source_id, received_at=received_at
+        )
+    )
 
 
 async def _accept(

@@ -62,7 +62,14 @@ def _chunks(items: list[Any], size: int = _CHUNK) -> Iterable[list[Any]]:
         yield items[i : i + size]
 
 
+_PG_EXISTING = sa.text(
+    "SELECT message_id FROM events WHERE source_id = :s AND message_id = ANY(CAST(:m AS text[]))"
+)
+
+
 def _existing(session: Session, source_id: int, message_ids: list[str]) -> set[str]:
+    if session.get_bind().dialect.name == "postgresql":  # one array parameter, one plan
+        return set(session.scalars(_PG_EXISTING, {"s": source_id, "m": message_ids}))
     seen: set[str] = set()
     for chunk in _chunks(message_ids):
         seen.update(

@@ -18,7 +18,7 @@ from patron.core.pagination import clamp_limit, decode_cursor, encode_cursor
 from patron.core.time import as_utc, parse_datetime
 from patron.customers import service as customers_service
 from patron.customers.schemas import ResolveRequest
-from patron.db import UTCDateTime, keyset_before, table_of
+from patron.db import UTCDateTime, by_id, keyset_before, table_of
 from patron.orders.models import Cart, CartLine
 from patron.orders.schemas import (
     CartIn,
@@ -164,7 +164,7 @@ def upsert_carts(session: Session, *, carts: Sequence[CartIn], source_id: int) -
             .where(Cart.id == bindparam("b_id"))
             .values({c: bindparam(f"v_{c}", type_=getattr(Cart, c).type) for c in cols})
             .execution_options(synchronize_session=False),
-            upd_rows,
+            by_id(upd_rows),
         )
     if line_sets:
         for chunk in _chunks([cid for cid, _ in line_sets]):
@@ -246,7 +246,7 @@ def mark_converted(
             .values(status=_CONVERTED, converted_order_id=bindparam("v_order"),
                     converted_at=bindparam("v_at", type_=UTCDateTime()))
             .execution_options(synchronize_session=False),
-            rows,
+            by_id(rows),
         )  # fmt: skip
 
 

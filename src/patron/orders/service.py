@@ -28,7 +28,7 @@ from patron.customers.schemas import (
     TimelineKind,
 )
 from patron.customers.service import MergeHook
-from patron.db import UTCDateTime, keyset_before, table_of
+from patron.db import UTCDateTime, by_id, keyset_before, table_of
 from patron.orders import carts as _carts
 from patron.orders.carts import get_cart, list_carts, resolve_customers, upsert_carts
 from patron.orders.models import Cart, Order, OrderExternalId, OrderLine, Refund
@@ -303,7 +303,7 @@ def _write_orders(
             .values({c: bindparam(f"v_{c}", type_=getattr(Order, c).type) for c in _HEADER})
             .execution_options(synchronize_session=False)
         )
-        session.connection().execute(stmt, upd_rows)
+        session.connection().execute(stmt, by_id(upd_rows))
         changed_ids = [oid for oid, _ in upd_lines]
         for chunk in _chunks(changed_ids):
             session.execute(sa.delete(OrderLine).where(OrderLine.order_id.in_(chunk)))
@@ -391,7 +391,7 @@ def _recompute_refunds(session: Session, order_ids: Sequence[int]) -> None:
         .values(refunded_total=bindparam("v_r"), base_refunded_total=bindparam("v_b"),
                 status=bindparam("v_s"))
         .execution_options(synchronize_session=False),
-        updates,
+        by_id(updates),
     )  # fmt: skip
 
 
@@ -472,7 +472,7 @@ def _cancel(session: Session, pairs: Sequence[tuple[int, datetime]]) -> tuple[in
         .values(status=_CANCELLED, cancelled_at=bindparam("v_at", type_=UTCDateTime()),
                 updated_at=bindparam("v_now", type_=UTCDateTime()))
         .execution_options(synchronize_session=False),
-        [{"b_id": oid, "v_at": at, "v_now": now} for oid, at in todo.items()],
+        by_id([{"b_id": oid, "v_at": at, "v_now": now} for oid, at in todo.items()]),
     )  # fmt: skip
     customers_service.add_timeline_entries(session, _cancel_entries(session, _list(todo)))
     session.flush()

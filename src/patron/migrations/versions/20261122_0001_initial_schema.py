@@ -158,6 +158,21 @@ def upgrade() -> None:
         batch_op.create_index("ix_customers_phone", ["phone"], unique=False)
 
     op.create_table(
+        "integration_connections",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "source_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("platform", sa.String(length=32), nullable=False),
+        sa.Column("secret", sa.String(length=200), nullable=False),
+        sa.Column("created_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["source_id"], ["sources.id"], name=op.f("fk_integration_connections_source_id_sources")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_integration_connections")),
+        sa.UniqueConstraint("source_id", name="uq_integration_connections_source"),
+    )
+    op.create_table(
         "products",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("sku", sa.String(length=128), nullable=True),
@@ -187,6 +202,28 @@ def upgrade() -> None:
     with op.batch_alter_table("products", schema=None) as batch_op:
         batch_op.create_index("ix_products_category", ["category_path"], unique=False)
         batch_op.create_index("ix_products_created", ["created_at", "id"], unique=False)
+
+    op.create_table(
+        "webhook_deliveries",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "source_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("delivery_id", sa.String(length=128), nullable=True),
+        sa.Column("topic", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("received_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["source_id"], ["sources.id"], name=op.f("fk_webhook_deliveries_source_id_sources")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_deliveries")),
+        sa.UniqueConstraint("source_id", "delivery_id", name="uq_webhook_deliveries_delivery"),
+    )
+    with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_webhook_deliveries_source_received", ["source_id", "received_at"], unique=False
+        )
 
     op.create_table(
         "customer_identities",
@@ -638,11 +675,16 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_customer_identities_customer_id"))
 
     op.drop_table("customer_identities")
+    with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
+        batch_op.drop_index("ix_webhook_deliveries_source_received")
+
+    op.drop_table("webhook_deliveries")
     with op.batch_alter_table("products", schema=None) as batch_op:
         batch_op.drop_index("ix_products_created")
         batch_op.drop_index("ix_products_category")
 
     op.drop_table("products")
+    op.drop_table("integration_connections")
     with op.batch_alter_table("customers", schema=None) as batch_op:
         batch_op.drop_index("ix_customers_phone")
         batch_op.drop_index(batch_op.f("ix_customers_merged_into_id"))
