@@ -1,0 +1,1 @@
+"""Predictions per customer (lifetime value, churn risk, next order) and text sentiment."""

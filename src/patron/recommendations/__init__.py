@@ -1,0 +1,1 @@
+"""Recommendations: bought together, for you, upsell, trending, similar; offline evaluation."""

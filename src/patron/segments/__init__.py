@@ -1,0 +1,1 @@
+"""Segments: a readable query language compiled to SQL, dynamic membership with history."""
