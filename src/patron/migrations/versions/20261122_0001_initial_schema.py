@@ -21,6 +21,26 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_table(
+        "artifacts",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("kind", sa.String(length=64), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("format", sa.String(length=32), nullable=False),
+        sa.Column("payload", sa.LargeBinary(), nullable=False),
+        sa.Column(
+            "card",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("created_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_artifacts")),
+        sa.UniqueConstraint("kind", "version", name=op.f("uq_artifacts_kind_version")),
+    )
+    with op.batch_alter_table("artifacts", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_artifacts_kind"), ["kind"], unique=False)
+
+    op.create_table(
         "jobs",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("kind", sa.String(length=64), nullable=False),
@@ -702,3 +722,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_jobs_claim")
 
     op.drop_table("jobs")
+    with op.batch_alter_table("artifacts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_artifacts_kind"))
+
+    op.drop_table("artifacts")

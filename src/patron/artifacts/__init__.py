@@ -1,0 +1,1 @@
+"""Versioned model artifacts (trained models, their metrics and model cards) in the database."""
