@@ -1,5 +1,6 @@
 """Imports every domain's models so that `Base.metadata` is complete (for Alembic)."""
 
+from patron.analytics import models as analytics_models
 from patron.artifacts import models as artifacts_models
 from patron.auth import models as auth_models
 from patron.catalog import models as catalog_models
@@ -13,6 +14,7 @@ from patron.store import models as store_models
 
 __all__ = [
     "Base",
+    "analytics_models",
     "artifacts_models",
     "auth_models",
     "catalog_models",

@@ -66,6 +66,44 @@ def upgrade() -> None:
         batch_op.create_index("ix_jobs_claim", ["status", "run_at"], unique=False)
 
     op.create_table(
+        "kpi_targets",
+        sa.Column("metric", sa.String(length=40), nullable=False),
+        sa.Column("value", sa.String(length=40), nullable=False),
+        sa.Column("updated_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("metric", name=op.f("pk_kpi_targets")),
+    )
+    op.create_table(
+        "marketing_spend",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("channel", sa.String(length=32), nullable=False),
+        sa.Column("month", sa.Date(), nullable=False),
+        sa.Column("amount", sa.BigInteger(), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("base_amount", sa.BigInteger(), nullable=False),
+        sa.Column("note", sa.String(length=500), nullable=True),
+        sa.Column("created_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_marketing_spend")),
+    )
+    with op.batch_alter_table("marketing_spend", schema=None) as batch_op:
+        batch_op.create_index("uq_marketing_spend_channel_month", ["channel", "month"], unique=True)
+
+    op.create_table(
+        "rfm_runs",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("computed_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("as_of", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("customers", sa.Integer(), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column(
+            "edges",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("duration_ms", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_rfm_runs")),
+    )
+    op.create_table(
         "sources",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("key", sa.String(length=64), nullable=False),
@@ -465,6 +503,30 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "rfm_scores",
+        sa.Column(
+            "customer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("r_score", sa.SmallInteger(), nullable=False),
+        sa.Column("f_score", sa.SmallInteger(), nullable=False),
+        sa.Column("m_score", sa.SmallInteger(), nullable=False),
+        sa.Column("rfm_group", sa.String(length=24), nullable=False),
+        sa.Column("recency_days", sa.Integer(), nullable=False),
+        sa.Column("frequency", sa.Integer(), nullable=False),
+        sa.Column("monetary", sa.BigInteger(), nullable=False),
+        sa.Column("computed_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["customer_id"],
+            ["customers.id"],
+            name=op.f("fk_rfm_scores_customer_id_customers"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("customer_id", name=op.f("pk_rfm_scores")),
+    )
+    with op.batch_alter_table("rfm_scores", schema=None) as batch_op:
+        batch_op.create_index("ix_rfm_scores_group", ["rfm_group"], unique=False)
+
+    op.create_table(
         "timeline_entries",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
@@ -668,6 +730,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_timeline_customer_time")
 
     op.drop_table("timeline_entries")
+    with op.batch_alter_table("rfm_scores", schema=None) as batch_op:
+        batch_op.drop_index("ix_rfm_scores_group")
+
+    op.drop_table("rfm_scores")
     with op.batch_alter_table("product_variants", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_product_variants_product_id"))
 
@@ -718,6 +784,12 @@ def downgrade() -> None:
     op.drop_table("users")
     op.drop_table("store_settings")
     op.drop_table("sources")
+    op.drop_table("rfm_runs")
+    with op.batch_alter_table("marketing_spend", schema=None) as batch_op:
+        batch_op.drop_index("uq_marketing_spend_channel_month")
+
+    op.drop_table("marketing_spend")
+    op.drop_table("kpi_targets")
     with op.batch_alter_table("jobs", schema=None) as batch_op:
         batch_op.drop_index("ix_jobs_claim")
 

@@ -1,0 +1,76 @@
+"""RFM scores per customer, RFM runs, marketing spend and KPI targets.
+
+Private to analytics: other domains read the RFM table through `service.rfm_table()`.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, SmallInteger, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from patron.db import Base, BigId, Json, UTCDateTime
+
+
+class RfmScore(Base):
+    """One row per customer with at least one counted order at the last RFM refresh."""
+
+    __tablename__ = "rfm_scores"
+    __table_args__ = (Index("ix_rfm_scores_group", "rfm_group"),)
+
+    customer_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    r_score: Mapped[int] = mapped_column(SmallInteger)  # 1..5, 5 = bought most recently
+    f_score: Mapped[int] = mapped_column(SmallInteger)  # 1..5, 5 = most orders
+    m_score: Mapped[int] = mapped_column(SmallInteger)  # 1..5, 5 = spent most
+    rfm_group: Mapped[str] = mapped_column(String(24))  # champions, loyal, ... (RfmGroup)
+    recency_days: Mapped[int] = mapped_column(Integer)  # whole days since the last order
+    frequency: Mapped[int] = mapped_column(Integer)  # counted orders
+    monetary: Mapped[int] = mapped_column(BigInteger)  # net spend, base-currency minor units
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RfmRun(Base):
+    """One RFM refresh: when, how many customers, the quantile edges used."""
+
+    __tablename__ = "rfm_runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    as_of: Mapped[datetime] = mapped_column(UTCDateTime)
+    customers: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    # {"recency_days": [...4 edges], "frequency": [...], "monetary": [...]}
+    edges: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class MarketingSpend(Base):
+    """Money spent on one acquisition channel in one calendar month (for CAC and ROI)."""
+
+    __tablename__ = "marketing_spend"
+    __table_args__ = (Index("uq_marketing_spend_channel_month", "channel", "month", unique=True),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    month: Mapped[date] = mapped_column(Date)  # first day of the month
+    amount: Mapped[int] = mapped_column(BigInteger)  # minor units of `currency`
+    currency: Mapped[str] = mapped_column(String(3))
+    base_amount: Mapped[int] = mapped_column(BigInteger)  # in the base currency at entry
+    note: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class KpiTarget(Base):
+    """The target of one KPI (rates as fractions, money in base-currency minor units)."""
+
+    __tablename__ = "kpi_targets"
+
+    metric: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # Decimal text: exact, portable (no float column), e.g. "0.35" or "125000".
+    value: Mapped[str] = mapped_column(String(40))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
