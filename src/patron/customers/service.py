@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy import ColumnElement, bindparam, func, insert, literal, or_, select
+from sqlalchemy import ColumnElement, Table, bindparam, func, insert, literal, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -609,3 +609,8 @@ def touch_seen(session: Session, *, customer_id: int, at: datetime) -> None:
         .where(or_(Customer.last_seen_at.is_(None), Customer.last_seen_at < at))
         .values(last_seen_at=at)
     )
+
+
+def customers_table() -> Table:
+    """The customers table (Core), for other domains' read-only aggregate SQL."""
+    return table_of(Customer)

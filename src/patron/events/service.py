@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -266,3 +266,8 @@ class _EventsFollowCustomer:
 
 # Merge hook for events (customers.identity.MergeHook), wired in patron.wiring.
 MERGE_HOOKS: list[MergeHook] = [_EventsFollowCustomer()]
+
+
+def events_table() -> Table:
+    """The events table (Core), for other domains' read-only aggregate SQL."""
+    return table_of(Event)

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import bindparam, case, func, insert, or_, select, type_coerce
+from sqlalchemy import Table, bindparam, case, func, insert, or_, select, type_coerce
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -829,3 +829,16 @@ def cancel_order(session: Session, *, order_id: int, at: datetime | None = None)
     if row.customer_id is not None:
         refresh_stats(session, customer_ids=[row.customer_id])
     return get(session, order_id=order_id)
+
+
+# --- read-only table handles for set-based reporting (analytics, segments) --------------
+
+
+def orders_table() -> Table:
+    """The orders table (Core), for other domains' read-only aggregate SQL."""
+    return table_of(Order)
+
+
+def carts_table() -> Table:
+    """The carts table (Core), for other domains' read-only aggregate SQL."""
+    return table_of(Cart)
