@@ -30,6 +30,8 @@ class Permission(StrEnum):
     KEYS = "keys"
     JOBS = "jobs"
     INGEST = "ingest"  # write keys only
+    ANALYTICS_READ = "analytics:read"
+    ANALYTICS_WRITE = "analytics:write"  # marketing spend, KPI targets, RFM refresh
 
 
 _READ = {
@@ -49,10 +51,12 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.ORDERS_WRITE,
             Permission.IMPORT,
             Permission.EXPORT,
+            Permission.ANALYTICS_READ,
+            Permission.ANALYTICS_WRITE,
         }
     ),
     Role.SUPPORT: frozenset(_READ | {Permission.CUSTOMERS_WRITE}),
-    Role.ANALYST: frozenset(_READ | {Permission.EXPORT}),
+    Role.ANALYST: frozenset(_READ | {Permission.EXPORT, Permission.ANALYTICS_READ}),
 }
 
 
