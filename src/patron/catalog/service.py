@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import ColumnElement, bindparam, func, insert, or_, select
+from sqlalchemy import ColumnElement, Table, bindparam, func, insert, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -526,3 +526,8 @@ def _search(session: Session, q: str) -> ColumnElement[bool]:
     return or_(
         (title >= low) & (title < low + "\U0010ffff"), Product.sku == q, Product.id.in_(by_ext)
     )
+
+
+def products_table() -> Table:
+    """The products table (Core), for other domains' read-only aggregate SQL."""
+    return table_of(Product)

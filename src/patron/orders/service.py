@@ -842,3 +842,8 @@ def orders_table() -> Table:
 def carts_table() -> Table:
     """The carts table (Core), for other domains' read-only aggregate SQL."""
     return table_of(Cart)
+
+
+def order_lines_table() -> Table:
+    """The order lines table (Core), for other domains' read-only aggregate SQL."""
+    return table_of(OrderLine)
