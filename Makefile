@@ -19,6 +19,7 @@ install: $(STAMP)
 ## Create .venv, install, build the demo store in patron.db (first time only) and serve it.
 run: install
 	$(BIN)/patron init
+	$(BIN)/patron demo --if-empty
 	@echo "Patron on http://127.0.0.1:$(PATRON_PORT) - admin login and API key: patron-credentials.txt"
 	$(BIN)/patron serve --port $(PATRON_PORT)
 

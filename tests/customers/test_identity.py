@@ -126,3 +126,24 @@ def test_manual_merge_keeps_winner_and_fills_gaps(session: Session) -> None:
     service.unmerge(session, merge_id=m.id)
     back = service.get(session, customer_id=w.id)
     assert (back.city, back.tags, back.properties) == (None, ["vip"], {})
+
+
+def test_a_merge_earlier_in_the_batch_is_not_a_conflict_later(session: Session) -> None:
+    """Given P2 (anonymous a2 and b2) merged into P1 by the first request of a batch, a later
+    request matching P2 (by b2, still known as P2 when the batch was looked up) and P3 folds
+    P3 into P1 instead of failing with "the two profiles are already one"."""
+    [p1] = service.resolve_many(session, [ResolveRequest(keys=[email("e1@shop.id")], seen_at=T0)])
+    [p2] = service.resolve_many(session, [ResolveRequest(keys=[anon("a2"), anon("b2")])])
+    [p3] = service.resolve_many(session, [ResolveRequest(keys=[anon("x3")], seen_at=T0)])
+
+    ids = service.resolve_many(
+        session,
+        [
+            ResolveRequest(keys=[anon("a2"), email("e1@shop.id")]),
+            ResolveRequest(keys=[anon("b2"), anon("x3")]),
+        ],
+    )
+
+    assert ids == [p1, p1]
+    merged = sorted((m.winner_id, m.loser_id) for m in service.merges(session, customer_id=p1))
+    assert merged == [(p1, p2), (p1, p3)]

@@ -348,7 +348,11 @@ def _merge_for(session: Session, req: ResolveRequest, candidates: list[int]) -> 
         req.keys, key=lambda k: (-KIND_STRENGTH[k.kind], known.get(_key_tuple(k), 1 << 62))
     )
     lead = next(known[_key_tuple(k)] for k in ranked if _key_tuple(k) in known)
-    for other in candidates:
+    lead = _canonical(session, lead).id
+    for candidate in candidates:
+        # An earlier merge (of this batch, or of a concurrent writer) may already have
+        # made a candidate part of the lead: that is the outcome wanted, not a conflict.
+        other = _canonical(session, candidate).id
         if other == lead:
             continue
         if _conflicting(session, lead, other):
