@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from patron import __version__
+from patron.analytics.api import router as analytics_router
 from patron.auth.api import router as auth_router
 from patron.catalog.api import router as catalog_router
 from patron.config import get_settings
@@ -81,6 +82,7 @@ def create_app() -> FastAPI:
         store_router,
         integrations_router,
         webhooks_router,
+        analytics_router,
     ):
         app.include_router(router)
     return app

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import typer
 
+from patron.analytics import cli as analytics_cli
 from patron.auth import service as auth_service
 from patron.auth.cli import keys_app, users_app
 from patron.auth.schemas import Role, UserCreate
@@ -37,6 +41,12 @@ app.command("demo")(demo_cli.demo_command)
 demo_cli.online_retail_loader = load_online_retail_demo
 app.add_typer(connect_app, name="connect")
 app.command("worker")(worker_command)
+app.command("kpis")(analytics_cli.kpis_command)
+app.command("rfm")(analytics_cli.rfm_command)
+app.command("cohorts")(analytics_cli.cohorts_command)
+app.command("breakdown")(analytics_cli.breakdown_command)
+app.add_typer(analytics_cli.spend_app, name="spend")
+app.add_typer(analytics_cli.targets_app, name="targets")
 
 
 def init_database() -> None:
@@ -78,26 +88,57 @@ def init(
     console.print(f"database ready; admin login and an owner API key are in {credentials_file}")
 
 
+def _stop_with_parent() -> None:
+    """In the worker child: get SIGTERM when the server dies, however it dies (uvicorn ends
+    its process by re-raising the signal it caught, so a `finally` there may never run)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 @app.command()
 def serve(
     port: int = typer.Option(None, "--port", help="default: $PATRON_PORT or 8000"),
     host: str = typer.Option(None, "--host"),
     workers: int = typer.Option(None, "--workers"),
+    with_worker: bool = typer.Option(
+        True, "--worker/--no-worker", help="also run a job worker (scheduled refreshes, ...)"
+    ),
 ) -> None:
-    """Apply migrations and serve the API (and, later, the web app)."""
+    """Apply migrations and serve the API; by default a job worker runs beside it, so one
+    command gives a working store (run `patron worker` separately to scale out instead)."""
     import uvicorn
 
     settings = get_settings()
     init_database()
-    uvicorn.run(
-        "patron.app:create_app",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers or settings.workers,
-        log_level=settings.log_level,
-        access_log=False,
+    job_worker = (
+        subprocess.Popen(
+            [sys.executable, "-m", "patron.cli", "worker"],
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_stop_with_parent,  # noqa: PLW1509 - only calls prctl
+        )
+        if with_worker
+        else None
     )
+    try:
+        uvicorn.run(
+            "patron.app:create_app",
+            factory=True,
+            host=host or settings.host,
+            port=port or settings.port,
+            workers=workers or settings.workers,
+            log_level=settings.log_level,
+            access_log=False,
+        )
+    finally:
+        if job_worker is not None:
+            job_worker.terminate()  # SIGTERM: the worker finishes its current job first
+            try:
+                job_worker.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                job_worker.kill()  # its job's lease expires and another worker retakes it
 
 
 def main() -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from patron.analytics import service as analytics_service
+from patron.analytics import tasks as analytics_tasks
 from patron.customers import service as customers_service
 from patron.events import service as events_service
+from patron.jobs import handlers as job_handlers
 from patron.orders import service as orders_service
 
 _wired = False
@@ -15,4 +18,5 @@ def wire() -> None:
         return
     for hook in [*orders_service.MERGE_HOOKS, *events_service.MERGE_HOOKS]:
         customers_service.register_merge_hook(hook)
+    job_handlers.register(analytics_service.RFM_REFRESH_JOB, analytics_tasks.refresh_rfm)
     _wired = True

@@ -1,11 +1,44 @@
-"""Analytics: RFM scores, KPIs, cohorts, breakdowns, marketing spend and KPI targets."""
+"""Analytics: RFM scores, KPIs, cohorts, breakdowns, marketing spend and KPI targets.
+
+The public face of the domain; the work is in rfm.py, kpis.py and cohorts.py.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import Table
+from datetime import date, datetime
+from typing import Any
 
-from patron.analytics.models import RfmScore
+from sqlalchemy import Table, delete, select
+from sqlalchemy.orm import Session
+
+from patron.analytics import cohorts as _cohorts
+from patron.analytics import kpis as _kpis
+from patron.analytics import rfm as _rfm
+from patron.analytics.models import KpiTarget, MarketingSpend, RfmScore
+from patron.analytics.schemas import (
+    BreakdownDimension,
+    BreakdownReport,
+    CohortReport,
+    KpiReport,
+    RfmGroup,
+    RfmRefresh,
+    RfmScorePage,
+    RfmSummary,
+    SpendRead,
+    SpendUpsert,
+    TargetRead,
+    Unit,
+)
+from patron.core.errors import NotFound, ValidationError
+from patron.core.money import normalize_currency
+from patron.core.time import utcnow
 from patron.db import table_of
+from patron.jobs import service as jobs_service
+from patron.store import service as store_service
+
+RFM_REFRESH_JOB = "analytics.rfm_refresh"
+KpiFeed = _kpis.KpiFeed
+METRIC_KEYS = [m.key for m in _kpis.METRICS]
 
 
 def rfm_table() -> Table:
@@ -17,3 +50,187 @@ def rfm_table() -> Table:
     the customers without one.
     """
     return table_of(RfmScore)
+
+
+# --- RFM ----------------------------------------------------------------------------------
+
+
+def refresh_rfm(session: Session, *, as_of: datetime | None = None) -> RfmRefresh:
+    """Recompute every customer's RFM scores and group (set-based; replaces the table)."""
+    return _rfm.refresh(session, as_of=as_of)
+
+
+def enqueue_rfm_refresh(
+    session: Session, *, run_at: datetime | None = None, every_hours: int | None = None
+) -> int | None:
+    """Queue a refresh (in the caller's transaction). With `every_hours`, each run queues
+    the next one, so the scores stay current without a cron entry."""
+    if every_hours is not None and not 1 <= every_hours <= 24 * 31:
+        raise ValidationError("every_hours must be between 1 and 744", field="every_hours")
+    payload: dict[str, Any] = {} if every_hours is None else {"every_hours": every_hours}
+    key = f"{RFM_REFRESH_JOB}:{(run_at or utcnow()).strftime('%Y%m%d%H')}"
+    return jobs_service.enqueue(
+        session, kind=RFM_REFRESH_JOB, payload=payload, run_at=run_at, dedupe_key=key
+    )
+
+
+def rfm_group_of(*, r: int, f: int, m: int) -> RfmGroup:
+    """The group of one (R, F, M) score triple (docs/analytics.md draws the grid)."""
+    for name, v in (("r", r), ("f", f), ("m", m)):
+        if not 1 <= v <= 5:
+            raise ValidationError(f"{name} must be between 1 and 5", field=name)
+    return _rfm.group_of(r, f, m)
+
+
+def rfm_summary(session: Session) -> RfmSummary:
+    """Customers and lifetime revenue per RFM group (prospects included) at the last
+    refresh."""
+    run = _rfm.last_run(session)
+    rows, customers, revenue = _rfm.group_rows(session)
+    return RfmSummary(
+        computed_at=run.computed_at if run else None,
+        currency=run.currency if run else store_service.get_settings(session).base_currency,
+        customers=customers,
+        revenue=revenue,
+        groups=rows,
+        edges=run.edges if run else {},
+    )
+
+
+def rfm_scores(
+    session: Session,
+    *,
+    group: RfmGroup | None = None,
+    cursor: str | None = None,
+    limit: int = 100,
+) -> RfmScorePage:
+    return _rfm.scores(session, group=group, cursor=cursor, limit=limit)
+
+
+# --- KPIs, cohorts, breakdowns ------------------------------------------------------------
+
+
+def kpis(session: Session, *, start: date, end: date) -> KpiReport:
+    """Every KPI for [start, end) (store-local dates) with the previous period of the same
+    length, the trend and the target."""
+    return _kpis.report(session, start=start, end=end)
+
+
+def register_kpi_feed(metric: str, feed: _kpis.KpiFeed) -> None:
+    """Let a later domain feed CSAT, NPS or ROI (wired in patron.wiring)."""
+    _kpis.register_feed(metric, feed)
+
+
+def cohorts(session: Session, *, start: str | None = None, end: str | None = None) -> CohortReport:
+    return _cohorts.cohorts(session, start=start, end=end)
+
+
+def breakdown(
+    session: Session, *, dimension: BreakdownDimension, start: date, end: date
+) -> BreakdownReport:
+    return _cohorts.breakdown(session, dimension=dimension, start=start, end=end)
+
+
+# --- marketing spend ----------------------------------------------------------------------
+
+
+def _month(text: str, field: str = "month") -> date:
+    index = _cohorts.parse_month(text, field=field)
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def set_spend(session: Session, *, data: SpendUpsert) -> SpendRead:
+    """Enter (or replace) the spend of one channel in one month."""
+    month = _month(data.month)
+    settings = store_service.get_settings(session)
+    currency = normalize_currency(data.currency or settings.base_currency)
+    if currency != settings.base_currency and currency not in settings.fx_rates:
+        raise ValidationError(
+            f"no exchange rate for {currency} in the store settings", field="currency"
+        )
+    base = store_service.Converter(settings).to_base(data.amount, currency)
+    now = utcnow()
+    row = session.scalar(
+        select(MarketingSpend).where(
+            MarketingSpend.channel == data.channel, MarketingSpend.month == month
+        )
+    )
+    if row is None:
+        row = MarketingSpend(channel=data.channel, month=month, created_at=now)
+        session.add(row)
+    row.amount, row.currency, row.base_amount = data.amount, currency, base
+    row.note, row.updated_at = data.note, now
+    session.flush()
+    return SpendRead.model_validate(row)
+
+
+def list_spend(
+    session: Session, *, start: str | None = None, end: str | None = None
+) -> list[SpendRead]:
+    q = select(MarketingSpend).order_by(MarketingSpend.month, MarketingSpend.channel)
+    if start:
+        q = q.where(MarketingSpend.month >= _month(start, "from"))
+    if end:
+        q = q.where(MarketingSpend.month <= _month(end, "to"))
+    return [SpendRead.model_validate(r) for r in session.scalars(q)]
+
+
+def delete_spend(session: Session, *, spend_id: int) -> None:
+    row = session.get(MarketingSpend, spend_id)
+    if row is None:
+        raise NotFound(f"spend entry {spend_id} not found")
+    session.delete(row)
+    session.flush()
+
+
+# --- KPI targets --------------------------------------------------------------------------
+
+
+def _metric(key: str) -> _kpis.Metric:
+    metric = _kpis.BY_KEY.get(key)
+    if metric is None:
+        raise ValidationError(
+            f"unknown metric {key!r}; one of: {', '.join(METRIC_KEYS)}", field="metric"
+        )
+    return metric
+
+
+def set_target(session: Session, *, metric: str, value: float) -> TargetRead:
+    m = _metric(metric)
+    if m.higher_is_better is None:
+        raise ValidationError(f"{metric} has no direction, so no target", field="metric")
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValidationError("value must be a finite number", field="value")
+    whole = m.unit in (Unit.MONEY, Unit.COUNT)
+    if m.unit is Unit.RATIO and metric != "roi" and not 0 <= value <= 1:
+        raise ValidationError("a rate target is a fraction between 0 and 1", field="value")
+    if whole and value != int(value):
+        raise ValidationError(f"{metric} is a whole number (minor units)", field="value")
+    text = str(int(value)) if whole else repr(float(value))
+    row = session.get(KpiTarget, metric)
+    now = utcnow()
+    if row is None:
+        row = KpiTarget(metric=metric, value=text, updated_at=now)
+        session.add(row)
+    row.value, row.updated_at = text, now
+    session.flush()
+    return TargetRead(
+        metric=metric, label=m.label, unit=m.unit, value=_kpis.typed(m, text), updated_at=now
+    )
+
+
+def list_targets(session: Session) -> list[TargetRead]:
+    out = []
+    for key, (value, updated) in sorted(_kpis.targets(session).items()):
+        m = _kpis.BY_KEY[key]
+        out.append(
+            TargetRead(metric=key, label=m.label, unit=m.unit, value=value, updated_at=updated)
+        )
+    return out
+
+
+def delete_target(session: Session, *, metric: str) -> None:
+    _metric(metric)
+    if session.execute(delete(KpiTarget).where(KpiTarget.metric == metric)).rowcount == 0:  # type: ignore[attr-defined]
+        raise NotFound(f"no target for {metric}")
+    session.flush()

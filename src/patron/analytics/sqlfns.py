@@ -1,0 +1,69 @@
+"""Portable SQL pieces for analytics: day counts, month indexes, the counted-order filter.
+
+SQLite keeps UTC datetimes as ISO text (julianday and strftime read it); PostgreSQL keeps
+timestamptz. Each helper spells the same arithmetic for both.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Float, Integer, Table, cast, extract, func, literal, text
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from patron.db import UTCDateTime
+from patron.orders import service as orders_service
+
+CANCELLED = "cancelled"
+
+
+def dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def at(value: datetime) -> ColumnElement[Any]:
+    """A bound UTC datetime that compares and computes like the stored columns."""
+    return literal(value, UTCDateTime())
+
+
+def days(session: Session, expr: Any) -> ColumnElement[Any]:
+    """A datetime as fractional days since a fixed epoch (differences are day counts)."""
+    if dialect(session) == "sqlite":
+        return cast(func.julianday(expr), Float)
+    return cast(extract("epoch", expr), Float) / 86400.0
+
+
+def whole_days_between(session: Session, earlier: Any, later: Any) -> ColumnElement[int]:
+    """floor(later - earlier) in days, never below 0."""
+    diff = days(session, later) - days(session, earlier)
+    if dialect(session) == "sqlite":
+        # CAST truncates toward zero, which is floor for the non-negative values kept.
+        return cast(func.max(diff, 0), Integer)
+    return cast(func.floor(func.greatest(diff, 0)), Integer)
+
+
+def month_index(session: Session, expr: Any, offset_minutes: int) -> ColumnElement[int]:
+    """year * 12 + month - 1 of `expr` shifted by the store's UTC offset (minutes)."""
+    if dialect(session) == "sqlite":
+        shift = f"{offset_minutes:+d} minutes"
+        year = cast(func.strftime("%Y", expr, shift), Integer)
+        month = cast(func.strftime("%m", expr, shift), Integer)
+        return year * 12 + month - 1
+    shifted = func.timezone("UTC", expr) + text(f"interval '{int(offset_minutes)} minutes'")
+    return cast(extract("year", shifted) * 12 + extract("month", shifted) - 1, Integer)
+
+
+def orders() -> Table:
+    return orders_service.orders_table()
+
+
+def counted(o: Table) -> ColumnElement[bool]:
+    """Orders that count for analytics: every status except cancelled (as customer stats)."""
+    return o.c.status != CANCELLED
+
+
+def net(o: Table) -> ColumnElement[int]:
+    """Net revenue of an order in base-currency minor units (refunds taken off)."""
+    return o.c.base_total - o.c.base_refunded_total
