@@ -92,7 +92,8 @@ def server(url: str, *, workers: int = 2) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, "PATRON_DATABASE_URL": url, "PATRON_LOG_LEVEL": "warning"}
     proc = subprocess.Popen(
-        [str(BIN / "patron"), "serve", "--port", str(port), "--workers", str(workers)],
+        [str(BIN / "patron"), "serve", "--port", str(port), "--workers", str(workers)]
+        + ["--no-worker"],  # the server alone is measured
         env=env,
         stdin=subprocess.DEVNULL,
     )

@@ -134,3 +134,34 @@ def enqueue_command(
     with unit_of_work() as session:
         job_id = service.enqueue(session, kind=kind, payload=data, max_attempts=max_attempts)
     print(job_id)  # noqa: T201 - the last line, for scripts
+
+
+@jobs_app.command("schedules")
+@handles_errors
+def schedules_command(
+    name: str = typer.Argument(None, help="a schedule to change (omit to list them all)"),
+    every: int = typer.Option(None, "--every", min=1, help="new interval in seconds"),
+    enable: bool = typer.Option(None, "--enable/--disable"),
+    run_now: bool = typer.Option(False, "--run-now", help="make it due at once"),
+    as_json: bool = typer.Option(False, "--json", help="one JSON list"),
+) -> None:
+    """Recurring jobs (model refreshes, segment refreshes): list, or change one."""
+    with unit_of_work() as session:
+        service.ensure_schedules(session, specs=list(handlers.SCHEDULES.values()))
+        if name:
+            service.update_schedule(
+                session, name=name, every_seconds=every, enabled=enable, run_now=run_now
+            )
+        elif every is not None or enable is not None or run_now:
+            raise fail("name the schedule to change", field="name")
+        rows = service.list_schedules(session)
+    if as_json:
+        print(json.dumps([r.model_dump(mode="json") for r in rows]))  # noqa: T201
+        return
+    for r in rows:
+        state = "on" if r.enabled else "off"
+        console.print(
+            f"{r.name} ({r.kind}) every {r.every_seconds}s {state},"
+            f" next {r.next_run_at:%Y-%m-%d %H:%M:%S}Z",
+            markup=False,
+        )

@@ -16,13 +16,26 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from patron.config import get_settings
+from patron.jobs.schemas import ScheduleSpec
 
 Handler = Callable[[Session, dict[str, Any]], None]
 HANDLERS: dict[str, Handler] = {}
+# Recurring jobs declared by domains; the worker creates their rows and enqueues them when due.
+SCHEDULES: dict[str, ScheduleSpec] = {}
 
 
 def register(kind: str, handler: Handler) -> None:
     HANDLERS[kind] = handler
+
+
+def register_schedule(
+    name: str, *, kind: str, every_seconds: int, payload: dict[str, Any] | None = None
+) -> None:
+    """Declare a recurring job (e.g. a nightly model refresh). Operators change the interval
+    or disable it with `patron jobs schedules`; the declared interval is the default."""
+    SCHEDULES[name] = ScheduleSpec(
+        name=name, kind=kind, every_seconds=every_seconds, payload=payload
+    )
 
 
 def _ping(session: Session, payload: dict[str, Any]) -> None:

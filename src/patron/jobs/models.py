@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, Integer, String, Text
+from sqlalchemy import Boolean, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from patron.db import Base, BigId, Json, UTCDateTime
@@ -29,3 +29,22 @@ class Job(Base):
     dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class JobSchedule(Base):
+    """A recurring job: every `every_seconds` the worker enqueues one `kind` job.
+
+    Domains declare schedules in code (`handlers.register_schedule`); this row keeps the
+    state (when it runs next) and what an operator changed (interval, enabled).
+    """
+
+    __tablename__ = "job_schedules"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(Json)
+    every_seconds: Mapped[int] = mapped_column(Integer)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    next_run_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_job_id: Mapped[int | None] = mapped_column(BigId)

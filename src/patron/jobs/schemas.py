@@ -54,3 +54,26 @@ class JobPage(BaseModel):
 class JobStats(BaseModel):
     by_status: dict[str, int]
     by_kind: dict[str, dict[str, int]]
+
+
+class ScheduleRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    name: str
+    kind: str
+    payload: dict[str, Any]
+    every_seconds: int
+    enabled: bool
+    next_run_at: datetime
+    last_enqueued_at: datetime | None
+    last_job_id: int | None
+
+
+@dataclass(slots=True, frozen=True)
+class ScheduleSpec:
+    """A recurring job a domain declares in code (registered in patron.wiring)."""
+
+    name: str
+    kind: str
+    every_seconds: int
+    payload: dict[str, Any] | None = None

@@ -24,8 +24,16 @@ from patron.config import get_settings
 from patron.core.errors import Conflict, NotFound, ValidationError
 from patron.core.pagination import clamp_limit, decode_cursor, encode_cursor
 from patron.core.time import utcnow
-from patron.jobs.models import Job
-from patron.jobs.schemas import ClaimedJob, JobPage, JobRead, JobStats, JobStatus
+from patron.jobs.models import Job, JobSchedule
+from patron.jobs.schemas import (
+    ClaimedJob,
+    JobPage,
+    JobRead,
+    JobStats,
+    JobStatus,
+    ScheduleRead,
+    ScheduleSpec,
+)
 
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_CAP_SECONDS = 3600.0
@@ -263,3 +271,104 @@ def stats(session: Session) -> JobStats:
         by_status[status] = by_status.get(status, 0) + n
         by_kind.setdefault(kind, {})[status] = n
     return JobStats(by_status=by_status, by_kind=by_kind)
+
+
+# Recurring jobs ---------------------------------------------------------------------------
+
+
+def ensure_schedules(
+    session: Session, *, specs: Sequence[ScheduleSpec], now: datetime | None = None
+) -> list[ScheduleRead]:
+    """Create the declared schedules that have no row yet (first run: now). Existing rows keep
+    their state and what an operator changed; a schedule no longer declared stays as it is."""
+    now = now or utcnow()
+    for spec in specs:
+        if spec.every_seconds < 1:
+            raise ValidationError("every_seconds must be at least 1", field="every_seconds")
+    if specs:
+        dialect = session.get_bind().dialect.name
+        ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(JobSchedule)
+        session.execute(
+            ins.on_conflict_do_nothing(index_elements=["name"]),
+            [
+                {
+                    "name": spec.name,
+                    "kind": spec.kind,
+                    "payload": spec.payload or {},
+                    "every_seconds": spec.every_seconds,
+                    "enabled": True,
+                    "next_run_at": now,
+                }
+                for spec in specs
+            ],
+        )
+    return list_schedules(session)
+
+
+def list_schedules(session: Session) -> list[ScheduleRead]:
+    rows = session.scalars(select(JobSchedule).order_by(JobSchedule.name))
+    return [ScheduleRead.model_validate(r) for r in rows]
+
+
+def update_schedule(
+    session: Session,
+    *,
+    name: str,
+    every_seconds: int | None = None,
+    enabled: bool | None = None,
+    run_now: bool = False,
+) -> ScheduleRead:
+    row = session.get(JobSchedule, name)
+    if row is None:
+        raise NotFound(f"no schedule named {name!r}", field="name")
+    if every_seconds is not None:
+        if every_seconds < 1:
+            raise ValidationError("every_seconds must be at least 1", field="every_seconds")
+        row.every_seconds = every_seconds
+    if enabled is not None:
+        row.enabled = enabled
+    if run_now:
+        row.next_run_at = utcnow()
+    session.flush()
+    return ScheduleRead.model_validate(row)
+
+
+def enqueue_due_schedules(session: Session, *, now: datetime | None = None) -> list[int]:
+    """Enqueue one job for every enabled schedule that is due; return the new job ids.
+
+    Safe with many workers: a schedule's next run moves forward with a guarded UPDATE (only
+    the worker that read the current next_run_at advances it), and the job's dedupe key is
+    the schedule's name, so a run still queued or running is not queued a second time. Runs
+    missed while no worker was up are not replayed one by one: the next one is due now and
+    the one after is a whole interval later.
+    """
+    now = now or utcnow()
+    due = session.execute(
+        select(JobSchedule.name, JobSchedule.next_run_at, JobSchedule.every_seconds)
+        .where(JobSchedule.enabled.is_(True), JobSchedule.next_run_at <= now)
+        .order_by(JobSchedule.name)
+    ).all()
+    created: list[int] = []
+    for name, next_run_at, every in due:
+        moved = session.execute(
+            update(JobSchedule)
+            .where(JobSchedule.name == name, JobSchedule.next_run_at == next_run_at)
+            .values(next_run_at=now + timedelta(seconds=every), last_enqueued_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if moved.rowcount != 1:  # type: ignore[attr-defined]
+            continue  # another worker took this run
+        row = session.get(JobSchedule, name)
+        assert row is not None
+        job_id = enqueue(
+            session,
+            kind=row.kind,
+            payload=dict(row.payload),
+            run_at=now,
+            dedupe_key=f"schedule:{name}",
+        )
+        if job_id is not None:
+            row.last_job_id = job_id
+            created.append(job_id)
+    session.flush()
+    return created

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from patron.db import unit_of_work
 from patron.jobs import service
-from patron.jobs.handlers import HANDLERS
+from patron.jobs.handlers import HANDLERS, SCHEDULES
 from patron.jobs.schemas import ClaimedJob, JobStatus
 
 log = logging.getLogger("patron.worker")
@@ -107,6 +107,21 @@ def _loop(
             handled += 1
 
 
+def enqueue_due_schedules() -> list[int]:
+    """Create the declared schedules' rows if new, then enqueue those that are due."""
+    with unit_of_work() as session:
+        service.ensure_schedules(session, specs=list(SCHEDULES.values()))
+        return service.enqueue_due_schedules(session)
+
+
+def _scheduler(stop: threading.Event, every: float) -> None:
+    while not stop.wait(every):  # set when the worker loops have ended
+        try:
+            enqueue_due_schedules()
+        except Exception:  # noqa: BLE001 - a database hiccup: the next tick tries again
+            log.exception("enqueueing scheduled jobs failed; retrying in %.1f s", every)
+
+
 def run(
     *,
     concurrency: int = 1,
@@ -116,19 +131,31 @@ def run(
     max_jobs: int | None = None,
     lease_seconds: int | None = None,
     stop: threading.Event | None = None,
+    schedule_seconds: float = 5.0,
 ) -> WorkerStats:
-    """Run until `stop` is set (or, with `burst`, until no job is due)."""
+    """Run until `stop` is set (or, with `burst`, until no job is due).
+
+    Due recurring jobs are enqueued at start and then every `schedule_seconds` (in burst
+    mode only at start, so `patron worker --burst` runs what is due and exits)."""
     stop = stop or threading.Event()
     stats = WorkerStats()
     worker_id = new_worker_id()
+    enqueue_due_schedules()
     args = (worker_id, kinds, stop, poll_seconds, burst, max_jobs, lease_seconds, stats)
     threads = [
         threading.Thread(target=_loop, args=args, name=f"worker-{i}", daemon=True)
         for i in range(concurrency)
     ]
+    ticker_stop = threading.Event()
+    ticker = threading.Thread(
+        target=_scheduler, args=(ticker_stop, schedule_seconds), name="scheduler", daemon=True
+    )
     for t in threads:
         t.start()
+    if not burst:
+        ticker.start()
     for t in threads:
         while t.is_alive():
             t.join(0.2)
+    ticker_stop.set()
     return stats

@@ -41,6 +41,24 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_artifacts_kind"), ["kind"], unique=False)
 
     op.create_table(
+        "job_schedules",
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("kind", sa.String(length=64), nullable=False),
+        sa.Column(
+            "payload",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("every_seconds", sa.Integer(), nullable=False),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column("next_run_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_enqueued_at", patron.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "last_job_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_job_schedules")),
+    )
+    op.create_table(
         "jobs",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("kind", sa.String(length=64), nullable=False),
@@ -102,6 +120,35 @@ def upgrade() -> None:
         ),
         sa.Column("duration_ms", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_rfm_runs")),
+    )
+    op.create_table(
+        "segment_settings",
+        sa.Column("key", sa.String(length=32), nullable=False),
+        sa.Column(
+            "value",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("updated_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_segment_settings")),
+    )
+    op.create_table(
+        "segments",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("description", sa.String(length=1000), nullable=False),
+        sa.Column("kind", sa.String(length=10), nullable=False),
+        sa.Column("query", sa.Text(), nullable=True),
+        sa.Column("builtin", sa.String(length=32), nullable=True),
+        sa.Column("time_based", sa.Boolean(), nullable=False),
+        sa.Column("member_count", sa.Integer(), nullable=False),
+        sa.Column("created_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("refreshed_at", patron.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("full_refreshed_at", patron.db.UTCDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_segments")),
+        sa.UniqueConstraint("builtin", name=op.f("uq_segments_builtin")),
+        sa.UniqueConstraint("name", name=op.f("uq_segments_name")),
     )
     op.create_table(
         "sources",
@@ -208,12 +255,14 @@ def upgrade() -> None:
     with op.batch_alter_table("customers", schema=None) as batch_op:
         batch_op.create_index("ix_customers_created", ["created_at", "id"], unique=False)
         batch_op.create_index("ix_customers_email", ["email"], unique=False)
+        batch_op.create_index("ix_customers_first_order", ["first_order_at"], unique=False)
         batch_op.create_index("ix_customers_last_name", ["last_name"], unique=False)
         batch_op.create_index("ix_customers_last_order", ["last_order_at"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_customers_merged_into_id"), ["merged_into_id"], unique=False
         )
         batch_op.create_index("ix_customers_phone", ["phone"], unique=False)
+        batch_op.create_index("ix_customers_updated", ["updated_at"], unique=False)
 
     op.create_table(
         "integration_connections",
@@ -388,6 +437,7 @@ def upgrade() -> None:
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.create_index("ix_events_customer_time", ["customer_id", "timestamp"], unique=False)
         batch_op.create_index("ix_events_name_time", ["name", "timestamp"], unique=False)
+        batch_op.create_index("ix_events_received", ["received_at"], unique=False)
 
     op.create_table(
         "orders",
@@ -436,6 +486,7 @@ def upgrade() -> None:
             "ix_orders_customer_placed", ["customer_id", "placed_at"], unique=False
         )
         batch_op.create_index("ix_orders_placed", ["placed_at", "id"], unique=False)
+        batch_op.create_index("ix_orders_updated", ["updated_at"], unique=False)
 
     op.create_table(
         "product_external_ids",
@@ -525,6 +576,68 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("rfm_scores", schema=None) as batch_op:
         batch_op.create_index("ix_rfm_scores_group", ["rfm_group"], unique=False)
+
+    op.create_table(
+        "segment_history",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "segment_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "customer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("entered_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("exited_at", patron.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("reason", sa.String(length=16), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["customer_id"],
+            ["customers.id"],
+            name=op.f("fk_segment_history_customer_id_customers"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["segment_id"],
+            ["segments.id"],
+            name=op.f("fk_segment_history_segment_id_segments"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_segment_history")),
+    )
+    with op.batch_alter_table("segment_history", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_segment_history_customer", ["customer_id", "entered_at"], unique=False
+        )
+        batch_op.create_index(
+            "ix_segment_history_segment_customer",
+            ["segment_id", "customer_id", "exited_at"],
+            unique=False,
+        )
+
+    op.create_table(
+        "segment_members",
+        sa.Column(
+            "segment_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "customer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("entered_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["customer_id"],
+            ["customers.id"],
+            name=op.f("fk_segment_members_customer_id_customers"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["segment_id"],
+            ["segments.id"],
+            name=op.f("fk_segment_members_segment_id_segments"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("segment_id", "customer_id", name=op.f("pk_segment_members")),
+    )
+    with op.batch_alter_table("segment_members", schema=None) as batch_op:
+        batch_op.create_index("ix_segment_members_customer", ["customer_id"], unique=False)
 
     op.create_table(
         "timeline_entries",
@@ -730,6 +843,15 @@ def downgrade() -> None:
         batch_op.drop_index("ix_timeline_customer_time")
 
     op.drop_table("timeline_entries")
+    with op.batch_alter_table("segment_members", schema=None) as batch_op:
+        batch_op.drop_index("ix_segment_members_customer")
+
+    op.drop_table("segment_members")
+    with op.batch_alter_table("segment_history", schema=None) as batch_op:
+        batch_op.drop_index("ix_segment_history_segment_customer")
+        batch_op.drop_index("ix_segment_history_customer")
+
+    op.drop_table("segment_history")
     with op.batch_alter_table("rfm_scores", schema=None) as batch_op:
         batch_op.drop_index("ix_rfm_scores_group")
 
@@ -743,11 +865,13 @@ def downgrade() -> None:
 
     op.drop_table("product_external_ids")
     with op.batch_alter_table("orders", schema=None) as batch_op:
+        batch_op.drop_index("ix_orders_updated")
         batch_op.drop_index("ix_orders_placed")
         batch_op.drop_index("ix_orders_customer_placed")
 
     op.drop_table("orders")
     with op.batch_alter_table("events", schema=None) as batch_op:
+        batch_op.drop_index("ix_events_received")
         batch_op.drop_index("ix_events_name_time")
         batch_op.drop_index("ix_events_customer_time")
 
@@ -772,10 +896,12 @@ def downgrade() -> None:
     op.drop_table("products")
     op.drop_table("integration_connections")
     with op.batch_alter_table("customers", schema=None) as batch_op:
+        batch_op.drop_index("ix_customers_updated")
         batch_op.drop_index("ix_customers_phone")
         batch_op.drop_index(batch_op.f("ix_customers_merged_into_id"))
         batch_op.drop_index("ix_customers_last_order")
         batch_op.drop_index("ix_customers_last_name")
+        batch_op.drop_index("ix_customers_first_order")
         batch_op.drop_index("ix_customers_email")
         batch_op.drop_index("ix_customers_created")
 
@@ -784,6 +910,8 @@ def downgrade() -> None:
     op.drop_table("users")
     op.drop_table("store_settings")
     op.drop_table("sources")
+    op.drop_table("segments")
+    op.drop_table("segment_settings")
     op.drop_table("rfm_runs")
     with op.batch_alter_table("marketing_spend", schema=None) as batch_op:
         batch_op.drop_index("uq_marketing_spend_channel_month")
@@ -794,6 +922,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_jobs_claim")
 
     op.drop_table("jobs")
+    op.drop_table("job_schedules")
     with op.batch_alter_table("artifacts", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_artifacts_kind"))
 
