@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
@@ -102,7 +103,15 @@ _DT_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%m/%d/%Y %H:%M", "%m/%d/%
 def parse_local_datetime(text: str, column: str, zone: ZoneInfo | None = None) -> datetime:
     """'2010-12-01 08:26:00' (or ISO 8601 with an offset, or '12/1/2010 8:26') -> aware
     UTC; a time without an offset is local time of `zone` (UTC when None)."""
-    value = text.strip()
+    parsed = _local_datetime(text.strip(), zone)
+    if parsed is None:
+        raise RowError(column, f"not a date-time: {text!r}")
+    return parsed
+
+
+@lru_cache(maxsize=1 << 16)
+def _local_datetime(value: str, zone: ZoneInfo | None) -> datetime | None:
+    # Cached: the lines of one order share their time stamp, and a file repeats them often.
     parsed: datetime | None = None
     try:
         parsed = datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
@@ -114,7 +123,7 @@ def parse_local_datetime(text: str, column: str, zone: ZoneInfo | None = None) -
             except ValueError:
                 continue
     if parsed is None:
-        raise RowError(column, f"not a date-time: {text!r}")
+        return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=zone or UTC)
     return parsed.astimezone(UTC)
@@ -132,6 +141,11 @@ def parse_decimal(text: str, column: str) -> Decimal:
 
 def parse_quantity(text: str, column: str) -> int:
     """'6', '6.0' -> 6; '1.5', 'x', '' -> RowError."""
+    return _quantity(text, column)
+
+
+@lru_cache(maxsize=1 << 12)
+def _quantity(text: str, column: str) -> int:
     value = parse_decimal(text, column)
     if value != value.to_integral_value():
         raise RowError(column, f"not a whole number: {text!r}")
@@ -140,10 +154,16 @@ def parse_quantity(text: str, column: str) -> int:
 
 def parse_money(text: str, currency: str, column: str, *, negative: bool = False) -> int:
     """A major-unit amount ('2.55') -> minor units (255), half-even; negative refused."""
+    return _minor_units(text, exponent(currency), column, negative)
+
+
+@lru_cache(maxsize=1 << 16)
+def _minor_units(text: str, exp: int, column: str, negative: bool) -> int:
+    # Cached (errors are not: they raise anew): price lists repeat the same few amounts.
     value = parse_decimal(text, column)
     if value < 0 and not negative:
         raise RowError(column, f"must not be negative: {text!r}")
-    return int(value.scaleb(exponent(currency)).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+    return int(value.scaleb(exp).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
 
 
 _INT_LIKE = re.compile(r"^\d+\.0+$")
