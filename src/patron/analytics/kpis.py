@@ -141,102 +141,108 @@ class Facts:
     feeds: dict[str, float | None] | None = None
 
 
-def _buyers(session: Session, a: datetime, b: datetime) -> Any:
+def _window_facts(session: Session, before: Period, prev: Period, p: Period) -> tuple[Facts, Facts]:
+    """Order facts of `prev` and `p` (and `before`, for retention) in one pass.
+
+    One GROUP BY customer over the orders of [before.start, p.end) gives each customer's
+    count, revenue, first and last order per period. The order preceding a period (for the
+    gaps between orders) is the last one of the periods before it; only a customer with no
+    order since before.start but one earlier costs an index probe (MATERIALIZED keeps it to
+    one per customer).
+    """
     o = orders()
-    return (
-        select(o.c.customer_id)
-        .where(counted(o), o.c.customer_id.is_not(None), o.c.placed_at >= at(a))
-        .where(o.c.placed_at < at(b))
-        .group_by(o.c.customer_id)
-    )
-
-
-def _order_facts(session: Session, p: Period, f: Facts) -> None:
-    o = orders()
-    a, b = p.start_at, p.end_at
-    in_period = and_(counted(o), o.c.placed_at >= at(a), o.c.placed_at < at(b))
-    n_all, rev_all = session.execute(
-        select(func.count(), func.coalesce(func.sum(net(o)), 0)).where(in_period)
-    ).one()
-    f.orders_all, f.revenue_all = int(n_all), int(rev_all)
-
-    po = (
-        select(
-            o.c.customer_id.label("cid"),
-            func.count().label("n"),
-            func.sum(net(o)).label("rev"),
-            func.min(o.c.placed_at).label("first_in"),
-            func.max(o.c.placed_at).label("last_in"),
-        )
-        .where(in_period, o.c.customer_id.is_not(None))
-        .group_by(o.c.customer_id)
-        .subquery("po")
-    )
+    live = and_(counted(o), o.c.placed_at >= at(before.start_at), o.c.placed_at < at(p.end_at))
+    windows = {
+        "b": (before.start_at, before.end_at),
+        "p": (prev.start_at, prev.end_at),
+        "c": (p.start_at, p.end_at),
+    }
+    inside = {
+        k: and_(o.c.placed_at >= at(a), o.c.placed_at < at(b)) for k, (a, b) in windows.items()
+    }
+    cur, old = Facts(), Facts()
+    for f, key in ((cur, "c"), (old, "p")):
+        n_all, rev_all = session.execute(
+            select(func.count(), func.coalesce(func.sum(net(o)), 0)).where(live, inside[key])
+        ).one()
+        f.orders_all, f.revenue_all = int(n_all), int(rev_all)
+    cols: list[Any] = [o.c.customer_id.label("cid")]
+    for k in ("p", "c"):
+        cols += [
+            func.sum(case((inside[k], 1), else_=0)).label(f"n_{k}"),
+            func.sum(case((inside[k], net(o)), else_=0)).label(f"rev_{k}"),
+            func.min(case((inside[k], o.c.placed_at))).label(f"first_{k}"),
+            func.max(case((inside[k], o.c.placed_at))).label(f"last_{k}"),
+        ]
+    cols += [
+        func.sum(case((inside["b"], 1), else_=0)).label("n_b"),
+        func.max(case((inside["b"], o.c.placed_at))).label("last_b"),
+    ]
+    g = select(*cols).where(live, o.c.customer_id.is_not(None)).group_by(o.c.customer_id)
+    gs = g.subquery("g")
     c = customers_service.customers_table()
     o2 = orders().alias("o2")
-    prev_order = (
+    older = (
         select(func.max(o2.c.placed_at))
-        .where(o2.c.customer_id == po.c.cid, o2.c.status != "cancelled")
-        .where(o2.c.placed_at < at(a))
+        .where(o2.c.customer_id == gs.c.cid, o2.c.status != "cancelled")
+        .where(o2.c.placed_at < at(before.start_at))
         .scalar_subquery()
     )
     per = (
         select(
-            po.c.cid,
-            po.c.n,
-            po.c.rev,
-            po.c.first_in,
-            po.c.last_in,
-            (c.c.first_order_at >= at(a)).label("is_new"),
-            prev_order.label("prev"),
-        )
-        .select_from(po.join(c, c.c.id == po.c.cid))
-        .subquery("per")
-    )
-    is_new = per.c.is_new
-    row = session.execute(
-        select(
-            func.count(),
-            func.coalesce(func.sum(per.c.n), 0),
-            func.coalesce(func.sum(per.c.rev), 0),
-            func.coalesce(func.sum(case((is_new, 1), else_=0)), 0),
-            func.coalesce(func.sum(case((is_new, per.c.rev), else_=0)), 0),
-            func.coalesce(func.sum(case((and_(is_new, per.c.n >= 2), 1), else_=0)), 0),
-            func.coalesce(
-                func.sum(
-                    days(session, per.c.last_in)
-                    - days(session, func.coalesce(per.c.prev, per.c.first_in))
+            gs,
+            (c.c.first_order_at >= at(p.start_at)).label("new_c"),
+            (c.c.first_order_at >= at(prev.start_at)).label("new_p"),
+            case(
+                (
+                    and_(
+                        gs.c.last_b.is_(None),
+                        gs.c.n_p + gs.c.n_c > 0,
+                        c.c.first_order_at < at(before.start_at),
+                    ),
+                    older,
                 ),
-                0,
-            ),
-            func.coalesce(
-                func.sum(per.c.n - case((per.c.prev.is_(None), 1), else_=0)),
-                0,
-            ),
+            ).label("older"),
         )
-    ).one()
-    (
-        f.buyers,
-        f.orders_id,
-        f.revenue_id,
-        f.new_buyers,
-        f.new_revenue,
-        f.new_repeaters,
-    ) = (int(v) for v in row[:6])
-    f.gap_days, f.gaps = float(row[6]), int(row[7])
-
-
-def _retention(session: Session, before: Period, p: Period, f: Facts) -> None:
-    prev = _buyers(session, before.start_at, before.end_at).subquery("pb")
-    cur = _buyers(session, p.start_at, p.end_at).subquery("cb")
-    f.prev_buyers, f.retained = (
-        int(v)
-        for v in session.execute(
-            select(func.count(prev.c.customer_id), func.count(cur.c.customer_id)).select_from(
-                prev.outerjoin(cur, cur.c.customer_id == prev.c.customer_id)
-            )
-        ).one()
+        .select_from(gs.join(c, c.c.id == gs.c.cid))
+        .cte("per")
+        .prefix_with("MATERIALIZED")
     )
+    one = func.coalesce
+    sums: list[Any] = []
+    for k, new, prev_order, earlier_n in (
+        ("c", per.c.new_c, one(per.c.last_p, per.c.last_b, per.c.older), per.c.n_p),
+        ("p", per.c.new_p, one(per.c.last_b, per.c.older), per.c.n_b),
+    ):
+        n = per.c[f"n_{k}"]
+        rev = per.c[f"rev_{k}"]
+        bought = n > 0
+        is_new = and_(bought, new)
+        gap = days(session, per.c[f"last_{k}"]) - days(
+            session, one(prev_order, per.c[f"first_{k}"])
+        )
+        sums += [
+            case((bought, 1), else_=0),
+            n,
+            rev,
+            case((is_new, 1), else_=0),
+            case((is_new, rev), else_=0),
+            case((and_(is_new, n >= 2), 1), else_=0),
+            case((bought, gap), else_=0),
+            case((bought, n - case((prev_order.is_(None), 1), else_=0)), else_=0),
+            case((earlier_n > 0, 1), else_=0),
+            case((and_(earlier_n > 0, bought), 1), else_=0),
+        ]
+    row = session.execute(
+        select(*[func.coalesce(func.sum(x), 0) for x in sums]).select_from(per)
+    ).one()
+    for f, part in ((cur, row[:10]), (old, row[10:])):
+        (f.buyers, f.orders_id, f.revenue_id, f.new_buyers, f.new_revenue, f.new_repeaters) = (
+            int(v) for v in part[:6]
+        )
+        f.gap_days, f.gaps = float(part[6]), int(part[7])
+        f.prev_buyers, f.retained = int(part[8]), int(part[9])
+    return cur, old
 
 
 def _sessions(session: Session, p: Period, f: Facts) -> None:
@@ -327,14 +333,14 @@ def spend_in(session: Session, p: Period, *, channel: str | None = None) -> Frac
     return total
 
 
-def facts(session: Session, p: Period, before: Period) -> Facts:
-    f = Facts()
-    _order_facts(session, p, f)
-    _retention(session, before, p, f)
-    _sessions(session, p, f)
-    f.spend = spend_in(session, p)
-    f.feeds = {k: feed(session, start=p.start_at, end=p.end_at) for k, feed in FEEDS.items()}
-    return f
+def facts(session: Session, p: Period, prev: Period, before: Period) -> tuple[Facts, Facts]:
+    """All facts of `p` and of the previous period `prev` (`before` precedes `prev`)."""
+    cur, old = _window_facts(session, before, prev, p)
+    for f, q in ((cur, p), (old, prev)):
+        _sessions(session, q, f)
+        f.spend = spend_in(session, q)
+        f.feeds = {k: feed(session, start=q.start_at, end=q.end_at) for k, feed in FEEDS.items()}
+    return cur, old
 
 
 def _to_date(session: Session, ends: list[datetime]) -> tuple[list[int], int]:
@@ -454,8 +460,7 @@ def report(
     p = period(session, start, end)
     prev = previous(session, p)
     before = previous(session, prev)
-    cur_f = facts(session, p, prev)
-    prev_f = facts(session, prev, before)
+    cur_f, prev_f = facts(session, p, prev, before)
     (to_end, to_start), cum = _to_date(session, [p.end_at, p.start_at])
     cur_f.cum_revenue, cur_f.customers_to_date = cum, to_end
     prev_f.cum_revenue, prev_f.customers_to_date = cum - cur_f.revenue_id, to_start

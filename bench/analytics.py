@@ -1,0 +1,231 @@
+"""Analytics at scale: RFM for all customers, the KPI summary for a quarter, cohorts.
+
+Seeds a fresh database, then times the services in-process (medians of --repeat runs) and
+`patron kpis --json` once end to end. Baseline in the same run: one full scan of the
+orders table (`SELECT count(*), sum(base_total) FROM orders`).
+
+Seeds:
+  --seed demo          `patron demo --customers N` (the realistic generator; ~3 orders each)
+  --seed sql           set-based SQL: N customers, ~10 orders each over 730 days (1 in 37
+                       cancelled), 4 channels, 2 tracked page views each, customer stats
+                       recomputed from the orders in SQL (what the orders domain keeps)
+  --seed online-retail the real UCI Online Retail file through `patron import`
+
+    python bench/analytics.py --backend postgresql --seed sql --customers 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from _common import drop_database, fresh_database, machine, patron
+
+ONLINE_RETAIL = Path("/work/shared/data/online_retail_uci/online_retail.csv.gz")
+
+PG = [
+    "INSERT INTO sources (id, key, name, kind, channel, created_at)"
+    " VALUES (900, 'bench', 'bench', 'web', 'web', now())",
+    """INSERT INTO customers (id, is_anonymous, email, country, tags, properties, created_at,
+        updated_at, orders_count, total_spent, channels)
+       SELECT g, false, 'c' || g || '@example.com', (ARRAY['US','ID','CN','GB'])[1 + g % 4],
+        '[]'::jsonb, '{}'::jsonb, now() - interval '740 days', now(), 0, 0, '[]'::jsonb
+       FROM generate_series(1, :n) g""",
+    """INSERT INTO orders (customer_id, channel, status, currency, subtotal, discount_total,
+        shipping_total, tax_total, total, refunded_total, base_total, base_refunded_total,
+        coupon_codes, properties, placed_at, created_at, updated_at)
+       SELECT g, (ARRAY['web','app','pos','social'])[1 + (g + e) % 4],
+        CASE WHEN (g + e) % 37 = 0 THEN 'cancelled' ELSE 'paid' END, 'USD',
+        t, 0, 0, 0, t, 0, t, 0, '[]'::jsonb, '{}'::jsonb, p, p, p
+       FROM generate_series(1, :n) g
+       CROSS JOIN LATERAL generate_series(1, 1 + (g * 7919) % 19) e
+       CROSS JOIN LATERAL (SELECT 1000 + (g * 13 + e * 7919) % 20000 AS t,
+        now() - ((g * 31 + e * 97) % 730) * interval '1 day'
+              - ((g + e) % 24) * interval '1 hour' AS p) x""",
+    """INSERT INTO events (source_id, message_id, type, name, customer_id, timestamp,
+        received_at, properties, traits, context)
+       SELECT 900, 'b' || g || '-' || e, 'page', 'Home', g,
+        now() - ((g * 31 + e * 89) % 730) * interval '1 day', now(),
+        '{}'::jsonb, '{}'::jsonb, '{}'::jsonb
+       FROM generate_series(1, :n) g, generate_series(1, 2) e""",
+    """UPDATE customers c SET orders_count = s.n, total_spent = s.spent,
+        first_order_at = s.first, last_order_at = s.last
+       FROM (SELECT customer_id, count(*) n, sum(base_total - base_refunded_total) spent,
+                    min(placed_at) first, max(placed_at) last
+             FROM orders WHERE status <> 'cancelled' GROUP BY customer_id) s
+       WHERE s.customer_id = c.id""",
+    "SELECT setval(pg_get_serial_sequence('customers', 'id'), :n)",
+    "VACUUM ANALYZE",
+]
+_NOW = "strftime('%Y-%m-%d %H:%M:%S', 'now')"
+SQLITE = [
+    f"INSERT INTO sources (id, key, name, kind, channel, created_at)"
+    f" VALUES (900, 'bench', 'bench', 'web', 'web', {_NOW})",
+    f"""WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < :n)
+       INSERT INTO customers (id, is_anonymous, email, country, tags, properties, created_at,
+        updated_at, orders_count, total_spent, channels)
+       SELECT x, 0, 'c' || x || '@example.com',
+        CASE x % 4 WHEN 0 THEN 'US' WHEN 1 THEN 'ID' WHEN 2 THEN 'CN' ELSE 'GB' END,
+        '[]', '{{}}', strftime('%Y-%m-%d %H:%M:%S', 'now', '-740 days') || '.000000',
+        {_NOW} || '.000000', 0, 0, '[]' FROM g""",
+    """WITH RECURSIVE e(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM e WHERE k < 19)
+       INSERT INTO orders (customer_id, channel, status, currency, subtotal, discount_total,
+        shipping_total, tax_total, total, refunded_total, base_total, base_refunded_total,
+        coupon_codes, properties, placed_at, created_at, updated_at)
+       SELECT id,
+        CASE (id + k) % 4 WHEN 0 THEN 'web' WHEN 1 THEN 'app' WHEN 2 THEN 'pos'
+             ELSE 'social' END,
+        CASE WHEN (id + k) % 37 = 0 THEN 'cancelled' ELSE 'paid' END, 'USD',
+        t, 0, 0, 0, t, 0, t, 0, '[]', '{}', at, at, at
+       FROM (SELECT c.id AS id, k, 1000 + (c.id * 13 + k * 7919) % 20000 AS t,
+                    strftime('%Y-%m-%d %H:%M:%S', 'now',
+                             '-' || ((c.id * 31 + k * 97) % 730) || ' days',
+                             '-' || ((c.id + k) % 24) || ' hours') || '.000000' AS at
+             FROM customers c JOIN e ON k <= 1 + (c.id * 7919) % 19)""",
+    f"""WITH RECURSIVE e(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM e WHERE k < 2)
+       INSERT INTO events (source_id, message_id, type, name, customer_id, timestamp,
+        received_at, properties, traits, context)
+       SELECT 900, 'b' || c.id || '-' || k, 'page', 'Home', c.id,
+        strftime('%Y-%m-%d %H:%M:%S', 'now', '-' || ((c.id * 31 + k * 89) % 730) || ' days')
+            || '.000000', {_NOW} || '.000000', '{{}}', '{{}}', '{{}}'
+       FROM customers c, e""",
+    """UPDATE customers SET (orders_count, total_spent, first_order_at, last_order_at) = (
+        SELECT count(*), coalesce(sum(base_total - base_refunded_total), 0), min(placed_at),
+               max(placed_at)
+        FROM orders o WHERE o.customer_id = customers.id AND o.status <> 'cancelled')""",
+    "ANALYZE",
+]
+
+
+def seed_sql(url: str, n: int) -> None:
+    engine = sa.create_engine(url)
+    statements = PG if url.startswith("postgresql") else SQLITE
+    with engine.connect() as conn:
+        for sql in statements:
+            if sql in ("VACUUM ANALYZE", "ANALYZE"):
+                continue
+            conn.execute(sa.text(sql), {"n": n})
+        conn.commit()
+    if url.startswith("postgresql"):
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sa.text("VACUUM ANALYZE"))
+    else:
+        with engine.connect() as conn:
+            conn.execute(sa.text("ANALYZE"))
+            conn.commit()
+    engine.dispose()
+
+
+def timed(fn, repeat: int) -> tuple[float, list[float]]:  # type: ignore[no-untyped-def]
+    runs = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - t0)
+    return statistics.median(runs), runs
+
+
+def last_full_quarter(today: date) -> tuple[date, date]:
+    q = (today.month - 1) // 3
+    end = date(today.year, 3 * q + 1, 1)
+    start = date(end.year - (end.month == 1), (end.month - 4) % 12 + 1, 1)
+    return start, end
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--backend", choices=["sqlite", "postgresql"], required=True)
+    ap.add_argument("--seed", choices=["sql", "demo", "online-retail"], default="sql")
+    ap.add_argument("--customers", type=int, default=100_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    args = ap.parse_args()
+
+    url = fresh_database(args.backend)
+    patron(url, "init", "--credentials-file", "/dev/null")
+    t0 = time.perf_counter()
+    if args.seed == "sql":
+        seed_sql(url, args.customers)
+    elif args.seed == "demo":
+        patron(url, "demo", "--customers", str(args.customers), "--json")
+    else:
+        patron(url, "init", "--currency", "GBP", "--credentials-file", "/dev/null")
+        patron(url, "import", "orders", str(ONLINE_RETAIL), "--format", "online-retail",
+               "--json")  # fmt: skip
+    seed_s = time.perf_counter() - t0
+
+    from patron import db
+    from patron.analytics import service
+
+    engine = db.make_engine(url)
+    db.set_engine(engine)
+    with engine.connect() as conn:
+        orders, customers = (
+            conn.execute(sa.text("SELECT count(*) FROM orders")).scalar(),
+            conn.execute(sa.text("SELECT count(*) FROM customers")).scalar(),
+        )
+        events = conn.execute(sa.text("SELECT count(*) FROM events")).scalar()
+        first, last = conn.execute(
+            sa.text("SELECT min(placed_at), max(placed_at) FROM orders")
+        ).one()
+
+    def scan() -> None:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT count(*), sum(base_total) FROM orders")).one()
+
+    def rfm() -> None:
+        with db.unit_of_work() as session:
+            service.refresh_rfm(session)
+
+    if args.seed == "online-retail":
+        last_day = datetime.fromisoformat(str(last)[:19]).date()
+        quarter = last_full_quarter(last_day)
+    else:
+        quarter = last_full_quarter(datetime.now(UTC).date())
+
+    def kpis() -> None:
+        with db.unit_of_work(readonly=True) as session:
+            service.kpis(session, start=quarter[0], end=quarter[1])
+
+    def cohorts() -> None:
+        with db.unit_of_work(readonly=True) as session:
+            service.cohorts(session)
+
+    scan_s, _ = timed(scan, args.repeat)
+    rfm_s, rfm_runs = timed(rfm, args.repeat)
+    kpi_s, kpi_runs = timed(kpis, args.repeat)
+    cohort_s, _ = timed(cohorts, args.repeat)
+    with db.unit_of_work(readonly=True) as session:
+        groups = {g.group.value: g.customers for g in service.rfm_summary(session).groups}
+    t0 = time.perf_counter()
+    out = patron(url, "kpis", "--from", quarter[0].isoformat(), "--to", quarter[1].isoformat(),
+                 "--json")  # fmt: skip
+    cli_s = time.perf_counter() - t0
+    assert json.loads(out)["kpis"]
+    engine.dispose()
+    if not args.keep:
+        drop_database(url)
+    result = {
+        "bench": "analytics", "backend": args.backend, "seed": args.seed,
+        "customers": customers, "orders": orders, "events": events,
+        "orders_span": [str(first)[:10], str(last)[:10]], "seed_s": round(seed_s, 1),
+        "quarter": [quarter[0].isoformat(), quarter[1].isoformat()],
+        "baseline_orders_scan_s": round(scan_s, 3),
+        "rfm_refresh_s": round(rfm_s, 3), "rfm_runs_s": [round(x, 3) for x in rfm_runs],
+        "kpi_quarter_s": round(kpi_s, 3), "kpi_runs_s": [round(x, 3) for x in kpi_runs],
+        "cohorts_12m_s": round(cohort_s, 3), "cli_kpis_json_s": round(cli_s, 2),
+        "rfm_vs_scan": round(rfm_s / scan_s, 2) if scan_s else None,
+        "kpi_vs_scan": round(kpi_s / scan_s, 2) if scan_s else None,
+        "rfm_groups": groups, "machine": machine(),
+    }  # fmt: skip
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
