@@ -21,6 +21,7 @@ from patron.integrations.api import router as integrations_router
 from patron.integrations.webhooks import router as webhooks_router
 from patron.jobs.api import router as jobs_router
 from patron.orders.api import router as orders_router
+from patron.segments.api import router as segments_router
 from patron.store.api import router as store_router
 from patron.wiring import wire
 
@@ -28,7 +29,9 @@ log = logging.getLogger("patron")
 
 
 def _field_of(loc: tuple[object, ...] | list[object]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    # The first element names where (body, query, path, header); a field may be "query".
+    parts = [str(p) for p in (loc[1:] if loc and loc[0] in ("body", "query", "path", "header")
+                              else loc)]  # fmt: skip
     return ".".join(parts) or ".".join(str(p) for p in loc)
 
 
@@ -83,6 +86,7 @@ def create_app() -> FastAPI:
         integrations_router,
         webhooks_router,
         analytics_router,
+        segments_router,
     ):
         app.include_router(router)
     return app

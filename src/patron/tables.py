@@ -10,6 +10,7 @@ from patron.events import models as events_models
 from patron.integrations import models as integrations_models
 from patron.jobs import models as jobs_models
 from patron.orders import models as orders_models
+from patron.segments import models as segments_models
 from patron.store import models as store_models
 
 __all__ = [
@@ -23,5 +24,6 @@ __all__ = [
     "integrations_models",
     "jobs_models",
     "orders_models",
+    "segments_models",
     "store_models",
 ]

@@ -8,6 +8,8 @@ from patron.customers import service as customers_service
 from patron.events import service as events_service
 from patron.jobs import handlers as job_handlers
 from patron.orders import service as orders_service
+from patron.segments import tasks as segments_tasks
+from patron.segments.schemas import ENTERED_JOB, EXITED_JOB, REFRESH_JOB, TICK_JOB
 
 _wired = False
 
@@ -19,4 +21,12 @@ def wire() -> None:
     for hook in [*orders_service.MERGE_HOOKS, *events_service.MERGE_HOOKS]:
         customers_service.register_merge_hook(hook)
     job_handlers.register(analytics_service.RFM_REFRESH_JOB, analytics_tasks.refresh_rfm)
+    job_handlers.register(REFRESH_JOB, segments_tasks.refresh)
+    job_handlers.register(TICK_JOB, segments_tasks.tick)
+    job_handlers.register_schedule(
+        TICK_JOB, kind=TICK_JOB, every_seconds=segments_tasks.TICK_SECONDS
+    )
+    for kind in (ENTERED_JOB, EXITED_JOB):
+        if kind not in job_handlers.HANDLERS:  # a flow trigger registered first wins
+            job_handlers.register(kind, segments_tasks.membership_changed)
     _wired = True

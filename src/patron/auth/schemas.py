@@ -32,6 +32,8 @@ class Permission(StrEnum):
     INGEST = "ingest"  # write keys only
     ANALYTICS_READ = "analytics:read"
     ANALYTICS_WRITE = "analytics:write"  # marketing spend, KPI targets, RFM refresh
+    SEGMENTS_READ = "segments:read"  # segments, members, preview, export
+    SEGMENTS_WRITE = "segments:write"  # create, change, refresh, static list members
 
 
 _READ = {
@@ -53,10 +55,14 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.EXPORT,
             Permission.ANALYTICS_READ,
             Permission.ANALYTICS_WRITE,
+            Permission.SEGMENTS_READ,
+            Permission.SEGMENTS_WRITE,
         }
     ),
     Role.SUPPORT: frozenset(_READ | {Permission.CUSTOMERS_WRITE}),
-    Role.ANALYST: frozenset(_READ | {Permission.EXPORT, Permission.ANALYTICS_READ}),
+    Role.ANALYST: frozenset(
+        _READ | {Permission.EXPORT, Permission.ANALYTICS_READ, Permission.SEGMENTS_READ}
+    ),
 }
 
 

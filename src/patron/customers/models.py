@@ -28,6 +28,9 @@ class Customer(Base):
         Index("ix_customers_last_name", "last_name"),
         Index("ix_customers_created", "created_at", "id"),
         Index("ix_customers_last_order", "last_order_at"),
+        # Segments: incremental watermark and time-based "new customer" conditions.
+        Index("ix_customers_updated", "updated_at"),
+        Index("ix_customers_first_order", "first_order_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -17,6 +17,7 @@ class Event(Base):
         UniqueConstraint("source_id", "message_id"),
         Index("ix_events_customer_time", "customer_id", "timestamp"),
         Index("ix_events_name_time", "name", "timestamp"),
+        Index("ix_events_received", "received_at"),  # segments: incremental watermark
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -16,6 +16,7 @@ class Order(Base):
     __table_args__ = (
         Index("ix_orders_customer_placed", "customer_id", "placed_at"),
         Index("ix_orders_placed", "placed_at", "id"),
+        Index("ix_orders_updated", "updated_at"),  # segments: incremental watermark
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

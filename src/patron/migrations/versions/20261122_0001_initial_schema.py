@@ -566,6 +566,12 @@ def upgrade() -> None:
         sa.Column("frequency", sa.Integer(), nullable=False),
         sa.Column("monetary", sa.BigInteger(), nullable=False),
         sa.Column("computed_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["customer_id"],
+            ["customers.id"],
+            name=op.f("fk_rfm_scores_customer_id_customers"),
+            ondelete="CASCADE",
+        ),
         sa.PrimaryKeyConstraint("customer_id", name=op.f("pk_rfm_scores")),
     )
     with op.batch_alter_table("rfm_scores", schema=None) as batch_op:
