@@ -187,11 +187,17 @@ def by_id(rows: list[dict[str, Any]], key: str = "b_id") -> list[dict[str, Any]]
     return sorted(rows, key=lambda r: r[key])
 
 
+def is_contention(exc: DBAPIError) -> bool:
+    """A deadlock, a serialization failure or a busy SQLite file: the same request may
+    succeed if sent again (the API answers 503 with Retry-After when retries ran out)."""
+    code = getattr(exc.orig, "sqlstate", None)
+    return code in ("40001", "40P01") or "database is locked" in str(exc.orig)
+
+
 def _retryable(exc: DBAPIError) -> bool:
     if isinstance(exc, IntegrityError):
         return True  # a concurrent writer inserted the same natural key first
-    code = getattr(exc.orig, "sqlstate", None)
-    return code in ("40001", "40P01") or "database is locked" in str(exc.orig)
+    return is_contention(exc)
 
 
 def run_transaction(fn: Callable[[Session], T], *, attempts: int = 5) -> T:

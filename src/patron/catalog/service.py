@@ -253,7 +253,7 @@ def upsert_products(
                 index_elements=["source_id", "external_id"]
             ),
             [{"product_id": pid, "source_id": source_id, "external_id": e} for e, pid in
-             links.items()],
+             sorted(links.items())],  # key order: concurrent writers lock in one order
         )  # fmt: skip
     result = [pid for pid in ids if pid is not None]
     variants = [
@@ -357,7 +357,7 @@ def resolve_products(
                 index_elements=["source_id", "external_id"]
             ),
             [{"product_id": p, "source_id": source_id, "external_id": e} for e, p in
-             links.items()],
+             sorted(links.items())],  # key order: concurrent writers lock in one order
         )  # fmt: skip
     if missing:
         created = dict(
@@ -531,3 +531,8 @@ def _search(session: Session, q: str) -> ColumnElement[bool]:
 def products_table() -> Table:
     """The products table (Core), for other domains' read-only aggregate SQL."""
     return table_of(Product)
+
+
+def product_external_ids_table() -> Table:
+    """Product external ids per source (Core), for other domains' read-only SQL."""
+    return table_of(ProductExternalId)

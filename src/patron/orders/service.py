@@ -31,7 +31,7 @@ from patron.customers.service import MergeHook
 from patron.db import UTCDateTime, by_id, keyset_before, table_of
 from patron.orders import carts as _carts
 from patron.orders.carts import get_cart, list_carts, resolve_customers, upsert_carts
-from patron.orders.models import Cart, Order, OrderExternalId, OrderLine, Refund
+from patron.orders.models import Cart, CartLine, Order, OrderExternalId, OrderLine, Refund
 from patron.orders.schemas import (
     CartItemChangeIn,
     CustomerRefIn,
@@ -195,7 +195,10 @@ def upsert_orders(session: Session, *, orders: Sequence[OrderIn], source_id: int
             _insert(session)(table_of(OrderExternalId)).on_conflict_do_nothing(
                 index_elements=["source_id", "external_id"]
             ),
-            [{"order_id": oid, "source_id": source_id, "external_id": e} for e, oid in links],
+            [
+                {"order_id": oid, "source_id": source_id, "external_id": e}
+                for e, oid in sorted(links)
+            ],  # key order: concurrent writers lock in one order
         )
     if work:
         _write_orders(session, unique, currencies, prints, work, stored, ids_by_ext, source_id,
@@ -847,3 +850,13 @@ def carts_table() -> Table:
 def order_lines_table() -> Table:
     """The order lines table (Core), for other domains' read-only aggregate SQL."""
     return table_of(OrderLine)
+
+
+def refunds_table() -> Table:
+    """The refunds table (Core), for other domains' read-only aggregate SQL."""
+    return table_of(Refund)
+
+
+def cart_lines_table() -> Table:
+    """The cart lines table (Core), for other domains' read-only aggregate SQL."""
+    return table_of(CartLine)
