@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from patron.analytics.models import KpiTarget, MarketingSpend
 from patron.analytics.schemas import KpiReport, KpiValue, Period, Trend, Unit
-from patron.analytics.sqlfns import at, counted, days, net, orders
+from patron.analytics.sqlfns import at, counted, days, net, orders, unindexed
 from patron.core.errors import ValidationError
 from patron.customers import service as customers_service
 from patron.events import service as events_service
@@ -28,6 +28,7 @@ from patron.store import service as store_service
 SESSION_GAP_DAYS = 30 / 1440  # 30 minutes of inactivity end a session
 SESSION_EVENT_TYPES = ("page", "screen", "track")
 MAX_PERIOD_DAYS = 3660
+LONG_WINDOW = timedelta(days=120)
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,10 @@ def _window_facts(session: Session, before: Period, prev: Period, p: Period) -> 
     one per customer).
     """
     o = orders()
-    live = and_(counted(o), o.c.placed_at >= at(before.start_at), o.c.placed_at < at(p.end_at))
+    # Long windows read much of the table: a scan, not an index range (SQLite; ADR 14).
+    long = p.end - before.start > LONG_WINDOW
+    placed = unindexed(session, o.c.placed_at) if long else o.c.placed_at
+    live = and_(counted(o), placed >= at(before.start_at), placed < at(p.end_at))
     windows = {
         "b": (before.start_at, before.end_at),
         "p": (prev.start_at, prev.end_at),
@@ -178,7 +182,8 @@ def _window_facts(session: Session, before: Period, prev: Period, p: Period) -> 
         func.sum(case((inside["b"], 1), else_=0)).label("n_b"),
         func.max(case((inside["b"], o.c.placed_at))).label("last_b"),
     ]
-    g = select(*cols).where(live, o.c.customer_id.is_not(None)).group_by(o.c.customer_id)
+    who = unindexed(session, o.c.customer_id) if long else o.c.customer_id
+    g = select(*cols).where(live, who.is_not(None)).group_by(o.c.customer_id)
     gs = g.subquery("g")
     c = customers_service.customers_table()
     o2 = orders().alias("o2")
@@ -345,21 +350,27 @@ def facts(session: Session, p: Period, prev: Period, before: Period) -> tuple[Fa
 
 def _to_date(session: Session, ends: list[datetime]) -> tuple[list[int], int]:
     """Customers with a first order before each of `ends`, and identified net revenue of
-    orders placed before the latest of them (one scan each)."""
+    orders placed before the latest of them.
+
+    The revenue is the customers' lifetime `total_spent` (kept by the orders domain: net
+    spend of counted orders) minus what was placed since: a scan of one row per customer
+    and a short index range, instead of every order in the store's history.
+    """
     c = customers_service.customers_table()
     live = and_(c.c.merged_into_id.is_(None), c.c.first_order_at.is_not(None))
-    counts = session.execute(
+    row = session.execute(
         select(
-            *[func.coalesce(func.sum(cast(c.c.first_order_at < at(e), Integer)), 0) for e in ends]
+            func.coalesce(func.sum(c.c.total_spent), 0),
+            *[func.coalesce(func.sum(cast(c.c.first_order_at < at(e), Integer)), 0) for e in ends],
         ).where(live)
     ).one()
     o = orders()
-    cum = session.scalar(
+    since = session.scalar(
         select(func.coalesce(func.sum(net(o)), 0)).where(
-            counted(o), o.c.customer_id.is_not(None), o.c.placed_at < at(max(ends))
+            counted(o), o.c.customer_id.is_not(None), o.c.placed_at >= at(max(ends))
         )
     )
-    return [int(v) for v in counts], int(cum or 0)
+    return [int(v) for v in row[1:]], int(row[0]) - int(since or 0)
 
 
 # --- values -------------------------------------------------------------------------------

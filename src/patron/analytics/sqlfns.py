@@ -9,7 +9,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, Integer, Table, cast, extract, func, literal, text
+from sqlalchemy import (
+    Float,
+    Integer,
+    Table,
+    cast,
+    extract,
+    func,
+    literal,
+    literal_column,
+    text,
+    type_coerce,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -67,3 +78,12 @@ def counted(o: Table) -> ColumnElement[bool]:
 def net(o: Table) -> ColumnElement[int]:
     """Net revenue of an order in base-currency minor units (refunds taken off)."""
     return o.c.base_total - o.c.base_refunded_total
+
+
+def unindexed(session: Session, column: Any) -> Any:
+    """`column` spelled so SQLite will not use an index on it (unary +, a no-op on any
+    value), for ranges that cover much of a table: one sequential scan beats a random row
+    lookup per index entry. PostgreSQL's planner chooses by itself: unchanged there."""
+    if dialect(session) != "sqlite":
+        return column
+    return type_coerce(literal_column(f"+{column.table.name}.{column.name}"), column.type)
