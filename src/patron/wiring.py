@@ -21,6 +21,11 @@ def wire() -> None:
     for hook in [*orders_service.MERGE_HOOKS, *events_service.MERGE_HOOKS]:
         customers_service.register_merge_hook(hook)
     job_handlers.register(analytics_service.RFM_REFRESH_JOB, analytics_tasks.refresh_rfm)
+    job_handlers.register_schedule(
+        analytics_service.RFM_REFRESH_JOB,
+        kind=analytics_service.RFM_REFRESH_JOB,
+        every_seconds=analytics_service.RFM_REFRESH_EVERY_SECONDS,
+    )
     job_handlers.register(REFRESH_JOB, segments_tasks.refresh)
     job_handlers.register(TICK_JOB, segments_tasks.tick)
     job_handlers.register_schedule(

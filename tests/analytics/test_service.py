@@ -234,3 +234,24 @@ def test_an_empty_store_gives_reasons_not_numbers(session: Session) -> None:
     with pytest.raises(ValidationError) as err:
         service.kpis(session, start=date(2026, 2, 1), end=date(2026, 1, 1))
     assert err.value.field == "to"
+
+
+def test_rfm_refreshes_as_a_scheduled_job(session: Session, store: Store) -> None:
+    from patron.jobs import handlers, worker
+    from patron.jobs import service as jobs_service
+    from patron.wiring import wire
+
+    wire()
+    spec = handlers.SCHEDULES[service.RFM_REFRESH_JOB]
+    assert (spec.kind, spec.every_seconds) == (service.RFM_REFRESH_JOB, 86400)
+    job_id = service.enqueue_rfm_refresh(session)
+    assert service.enqueue_rfm_refresh(session) is None  # the same refresh is queued once
+    session.commit()
+    claimed = jobs_service.claim(session, worker_id="w1", kinds=[service.RFM_REFRESH_JOB])
+    session.commit()
+    assert [j.id for j in claimed] == [job_id]
+    stats = worker.WorkerStats()
+    worker.run_one(claimed[0], "w1", stats)
+    assert (stats.done, stats.failed) == (1, 0)
+    assert service.rfm_summary(session).customers == 7
+    assert len(service.rfm_scores(session).items) == 6

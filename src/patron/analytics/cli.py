@@ -85,18 +85,16 @@ def kpis_command(
 @handles_errors
 def rfm_command(
     refresh: bool = typer.Option(False, "--refresh", help="recompute the scores first"),
-    schedule: int = typer.Option(
-        None, "--schedule-every", help="queue a refresh job that repeats every N hours"
-    ),
+    queue: bool = typer.Option(False, "--queue", help="queue a refresh for the worker"),
     as_json: bool = typer.Option(False, "--json", help="one JSON object"),
     as_csv: bool = typer.Option(False, "--csv", help="CSV on stdout"),
 ) -> None:
     """Customers and revenue per RFM group (Champions ... Prospects)."""
     _one_format(as_json, as_csv)
-    if schedule is not None:
+    if queue:
         with unit_of_work() as session:
-            job = service.enqueue_rfm_refresh(session, every_hours=schedule)
-        console.print(f"RFM refresh queued (job {job}), then every {schedule} h")
+            job = service.enqueue_rfm_refresh(session)
+        console.print(f"RFM refresh queued (job {job}); it also runs daily on its schedule")
         return
     if refresh:
         with unit_of_work() as session:

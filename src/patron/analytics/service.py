@@ -6,7 +6,6 @@ The public face of the domain; the work is in rfm.py, kpis.py and cohorts.py.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
 
 from sqlalchemy import Table, delete, select
 from sqlalchemy.orm import Session
@@ -37,6 +36,7 @@ from patron.jobs import service as jobs_service
 from patron.store import service as store_service
 
 RFM_REFRESH_JOB = "analytics.rfm_refresh"
+RFM_REFRESH_EVERY_SECONDS = 24 * 3600
 KpiFeed = _kpis.KpiFeed
 METRIC_KEYS = [m.key for m in _kpis.METRICS]
 
@@ -60,17 +60,11 @@ def refresh_rfm(session: Session, *, as_of: datetime | None = None) -> RfmRefres
     return _rfm.refresh(session, as_of=as_of)
 
 
-def enqueue_rfm_refresh(
-    session: Session, *, run_at: datetime | None = None, every_hours: int | None = None
-) -> int | None:
-    """Queue a refresh (in the caller's transaction). With `every_hours`, each run queues
-    the next one, so the scores stay current without a cron entry."""
-    if every_hours is not None and not 1 <= every_hours <= 24 * 31:
-        raise ValidationError("every_hours must be between 1 and 744", field="every_hours")
-    payload: dict[str, Any] = {} if every_hours is None else {"every_hours": every_hours}
-    key = f"{RFM_REFRESH_JOB}:{(run_at or utcnow()).strftime('%Y%m%d%H')}"
-    return jobs_service.enqueue(
-        session, kind=RFM_REFRESH_JOB, payload=payload, run_at=run_at, dedupe_key=key
+def enqueue_rfm_refresh(session: Session, *, run_at: datetime | None = None) -> int | None:
+    """Queue one refresh for the worker (in the caller's transaction). The recurring one is
+    the schedule `analytics.rfm_refresh` (daily by default; `patron jobs schedules`)."""
+    return jobs_service.enqueue(  # one queued refresh at a time
+        session, kind=RFM_REFRESH_JOB, payload={}, run_at=run_at, dedupe_key=RFM_REFRESH_JOB
     )
 
 
