@@ -25,7 +25,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from _common import drop_database, fresh_database, machine, patron
+from _common import RESULTS, drop_database, fresh_database, machine, patron
 
 ONLINE_RETAIL = Path("/work/shared/data/online_retail_uci/online_retail.csv.gz")
 
@@ -43,7 +43,7 @@ PG = [
        SELECT g, (ARRAY['web','app','pos','social'])[1 + (g + e) % 4],
         CASE WHEN (g + e) % 37 = 0 THEN 'cancelled' ELSE 'paid' END, 'USD',
         t, 0, 0, 0, t, 0, t, 0, '[]'::jsonb, '{}'::jsonb, p, p, p
-       FROM generate_series(1, :n) g
+       FROM generate_series(1, CAST(:n AS bigint)) g
        CROSS JOIN LATERAL generate_series(1, 1 + (g * 7919) % 19) e
        CROSS JOIN LATERAL (SELECT 1000 + (g * 13 + e * 7919) % 20000 AS t,
         now() - ((g * 31 + e * 97) % 730) * interval '1 day'
@@ -53,7 +53,7 @@ PG = [
        SELECT 900, 'b' || g || '-' || e, 'page', 'Home', g,
         now() - ((g * 31 + e * 89) % 730) * interval '1 day', now(),
         '{}'::jsonb, '{}'::jsonb, '{}'::jsonb
-       FROM generate_series(1, :n) g, generate_series(1, 2) e""",
+       FROM generate_series(1, CAST(:n AS bigint)) g, generate_series(1, 2) e""",
     """UPDATE customers c SET orders_count = s.n, total_spent = s.spent,
         first_order_at = s.first, last_order_at = s.last
        FROM (SELECT customer_id, count(*) n, sum(base_total - base_refunded_total) spent,
@@ -148,14 +148,15 @@ def main() -> None:
     args = ap.parse_args()
 
     url = fresh_database(args.backend)
-    patron(url, "init", "--credentials-file", "/dev/null")
+    creds = str(RESULTS / "analytics-bench-credentials.txt")
+    patron(url, "init", "--credentials-file", creds)
     t0 = time.perf_counter()
     if args.seed == "sql":
         seed_sql(url, args.customers)
     elif args.seed == "demo":
         patron(url, "demo", "--customers", str(args.customers), "--json")
     else:
-        patron(url, "init", "--currency", "GBP", "--credentials-file", "/dev/null")
+        patron(url, "init", "--currency", "GBP", "--credentials-file", creds)
         patron(url, "import", "orders", str(ONLINE_RETAIL), "--format", "online-retail",
                "--json")  # fmt: skip
     seed_s = time.perf_counter() - t0
