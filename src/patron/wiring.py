@@ -8,6 +8,8 @@ from patron.customers import service as customers_service
 from patron.events import service as events_service
 from patron.jobs import handlers as job_handlers
 from patron.orders import service as orders_service
+from patron.recommendations import tasks as recommendations_tasks
+from patron.recommendations.schemas import TRAIN_JOB, TRAIN_SCHEDULE
 from patron.segments import tasks as segments_tasks
 from patron.segments.schemas import ENTERED_JOB, EXITED_JOB, REFRESH_JOB, TICK_JOB
 
@@ -30,6 +32,10 @@ def wire() -> None:
     job_handlers.register(TICK_JOB, segments_tasks.tick)
     job_handlers.register_schedule(
         TICK_JOB, kind=TICK_JOB, every_seconds=segments_tasks.TICK_SECONDS
+    )
+    job_handlers.register(TRAIN_JOB, recommendations_tasks.train)
+    job_handlers.register_schedule(
+        TRAIN_SCHEDULE, kind=TRAIN_JOB, every_seconds=recommendations_tasks.SCHEDULE_SECONDS
     )
     for kind in (ENTERED_JOB, EXITED_JOB):
         if kind not in job_handlers.HANDLERS:  # a flow trigger registered first wins

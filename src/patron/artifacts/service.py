@@ -111,3 +111,21 @@ def list_versions(session: Session, *, kind: str | None = None) -> list[Artifact
     if kind is not None:
         stmt = stmt.where(a.kind == kind)
     return [ArtifactInfo.model_validate(r) for r in session.execute(stmt)]
+
+
+def active_info(session: Session, *, kind: str) -> ArtifactInfo | None:
+    """The active version of `kind` without its payload (a cheap "is there a newer model?")."""
+    a = ArtifactRow
+    row = session.execute(
+        select(
+            a.id,
+            a.kind,
+            a.version,
+            a.format,
+            a.card,
+            a.active,
+            a.created_at,
+            func.length(a.payload).label("size_bytes"),
+        ).where(a.kind == kind, a.active.is_(True))
+    ).first()
+    return None if row is None else ArtifactInfo.model_validate(row)

@@ -34,6 +34,9 @@ class Permission(StrEnum):
     ANALYTICS_WRITE = "analytics:write"  # marketing spend, KPI targets, RFM refresh
     SEGMENTS_READ = "segments:read"  # segments, members, preview, export
     SEGMENTS_WRITE = "segments:write"  # create, change, refresh, static list members
+    RECOMMENDATIONS_READ = "recommendations:read"
+    RECOMMENDATIONS_CUSTOMER = "recommendations:customer"  # "for you" of one customer
+    RECOMMENDATIONS_TRAIN = "recommendations:train"  # train, roll back, category rules
 
 
 _READ = {
@@ -57,11 +60,23 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.ANALYTICS_WRITE,
             Permission.SEGMENTS_READ,
             Permission.SEGMENTS_WRITE,
+            Permission.RECOMMENDATIONS_READ,
+            Permission.RECOMMENDATIONS_CUSTOMER,
         }
     ),
-    Role.SUPPORT: frozenset(_READ | {Permission.CUSTOMERS_WRITE}),
+    Role.SUPPORT: frozenset(
+        _READ | {Permission.CUSTOMERS_WRITE, Permission.RECOMMENDATIONS_CUSTOMER}
+    ),
     Role.ANALYST: frozenset(
-        _READ | {Permission.EXPORT, Permission.ANALYTICS_READ, Permission.SEGMENTS_READ}
+        _READ
+        | {
+            Permission.EXPORT,
+            Permission.ANALYTICS_READ,
+            Permission.SEGMENTS_READ,
+            Permission.RECOMMENDATIONS_READ,
+            Permission.RECOMMENDATIONS_CUSTOMER,
+            Permission.RECOMMENDATIONS_TRAIN,
+        }
     ),
 }
 

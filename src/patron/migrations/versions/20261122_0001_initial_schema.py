@@ -107,6 +107,13 @@ def upgrade() -> None:
         batch_op.create_index("uq_marketing_spend_channel_month", ["channel", "month"], unique=True)
 
     op.create_table(
+        "recommendation_category_rules",
+        sa.Column("category_path", sa.String(length=500), nullable=False),
+        sa.Column("policy", sa.String(length=16), nullable=False),
+        sa.Column("updated_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("category_path", name=op.f("pk_recommendation_category_rules")),
+    )
+    op.create_table(
         "rfm_runs",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("computed_at", patron.db.UTCDateTime(timezone=True), nullable=False),
@@ -121,6 +128,24 @@ def upgrade() -> None:
         sa.Column("duration_ms", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_rfm_runs")),
     )
+    op.create_table(
+        "rfm_scores",
+        sa.Column(
+            "customer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("r_score", sa.SmallInteger(), nullable=False),
+        sa.Column("f_score", sa.SmallInteger(), nullable=False),
+        sa.Column("m_score", sa.SmallInteger(), nullable=False),
+        sa.Column("rfm_group", sa.String(length=24), nullable=False),
+        sa.Column("recency_days", sa.Integer(), nullable=False),
+        sa.Column("frequency", sa.Integer(), nullable=False),
+        sa.Column("monetary", sa.BigInteger(), nullable=False),
+        sa.Column("computed_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("customer_id", name=op.f("pk_rfm_scores")),
+    )
+    with op.batch_alter_table("rfm_scores", schema=None) as batch_op:
+        batch_op.create_index("ix_rfm_scores_group", ["rfm_group"], unique=False)
+
     op.create_table(
         "segment_settings",
         sa.Column("key", sa.String(length=32), nullable=False),
@@ -554,30 +579,6 @@ def upgrade() -> None:
         )
 
     op.create_table(
-        "rfm_scores",
-        sa.Column(
-            "customer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
-        sa.Column("r_score", sa.SmallInteger(), nullable=False),
-        sa.Column("f_score", sa.SmallInteger(), nullable=False),
-        sa.Column("m_score", sa.SmallInteger(), nullable=False),
-        sa.Column("rfm_group", sa.String(length=24), nullable=False),
-        sa.Column("recency_days", sa.Integer(), nullable=False),
-        sa.Column("frequency", sa.Integer(), nullable=False),
-        sa.Column("monetary", sa.BigInteger(), nullable=False),
-        sa.Column("computed_at", patron.db.UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["customer_id"],
-            ["customers.id"],
-            name=op.f("fk_rfm_scores_customer_id_customers"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("customer_id", name=op.f("pk_rfm_scores")),
-    )
-    with op.batch_alter_table("rfm_scores", schema=None) as batch_op:
-        batch_op.create_index("ix_rfm_scores_group", ["rfm_group"], unique=False)
-
-    op.create_table(
         "segment_history",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
@@ -852,10 +853,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_segment_history_customer")
 
     op.drop_table("segment_history")
-    with op.batch_alter_table("rfm_scores", schema=None) as batch_op:
-        batch_op.drop_index("ix_rfm_scores_group")
-
-    op.drop_table("rfm_scores")
     with op.batch_alter_table("product_variants", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_product_variants_product_id"))
 
@@ -912,7 +909,12 @@ def downgrade() -> None:
     op.drop_table("sources")
     op.drop_table("segments")
     op.drop_table("segment_settings")
+    with op.batch_alter_table("rfm_scores", schema=None) as batch_op:
+        batch_op.drop_index("ix_rfm_scores_group")
+
+    op.drop_table("rfm_scores")
     op.drop_table("rfm_runs")
+    op.drop_table("recommendation_category_rules")
     with op.batch_alter_table("marketing_spend", schema=None) as batch_op:
         batch_op.drop_index("uq_marketing_spend_channel_month")
 
