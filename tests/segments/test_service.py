@@ -304,3 +304,25 @@ def test_merged_away_and_anonymous_profiles_are_never_members(
     }
     rows = session.execute(select(customers_service.customers_table().c.id)).all()
     assert len(rows) == 8
+
+
+def test_tick_brings_every_dynamic_segment_up_to_date(session: Session, store: Store) -> None:
+    from patron.jobs import handlers
+    from patron.segments.schemas import TICK_JOB
+    from patron.wiring import wire
+
+    wire()
+    assert (handlers.SCHEDULES[TICK_JOB].kind, handlers.SCHEDULES[TICK_JOB].every_seconds) == (
+        TICK_JOB,
+        60,
+    )
+    lapsing = service.create(
+        session, data=SegmentCreate(name="Lapsing", query="last_order_at < -60d")
+    )
+    first = service.tick(session, now=store.now)
+    assert [(r.segment_id, r.mode, r.entered) for r in first] == [(lapsing.id, "full", 5)]
+    at = store.now + timedelta(days=50, minutes=1)
+    second = service.tick(session, now=at)
+    assert [(r.mode, r.entered, r.exited) for r in second] == [("full", 1, 0)]  # > 24 h: full
+    third = service.tick(session, now=at + timedelta(minutes=1))
+    assert [(r.mode, r.entered, r.exited) for r in third] == [("incremental", 0, 0)]

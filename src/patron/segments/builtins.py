@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import sqlalchemy as sa
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -127,6 +126,3 @@ def thresholds(session: Session, settings: LifecycleSettings) -> Thresholds:
         currency=currency,
         queries=queries,
     )
-
-
-_ = sa

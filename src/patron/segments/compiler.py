@@ -12,12 +12,11 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import sqlalchemy as sa
-from sqlalchemy import ColumnElement, FromClause, Table, and_, false, func, not_, or_, select, true
+from sqlalchemy import ColumnElement, FromClause, and_, false, func, not_, or_, select
 
 from patron.analytics import service as analytics_service
 from patron.catalog import service as catalog_service
@@ -128,6 +127,14 @@ class Context:
     atoms: list[TimeAtom] = field(default_factory=list)
     segments: set[int] = field(default_factory=set)
     uses: set[str] = field(default_factory=set)
+    # Incremental refreshes: only the customers of this table (one column, customer_id)
+    # matter; every subquery joins it, so the database can start from the few ids.
+    scope: Any = None
+
+    def scoped(self, stmt: sa.Select[Any], ids: Any) -> sa.Select[Any]:
+        if self.scope is None:
+            return stmt
+        return stmt.join(self.scope, self.scope.c.customer_id == ids)
 
 
 @dataclass(frozen=True, slots=True)
@@ -509,9 +516,12 @@ def _window(
     return True
 
 
-def _grouped(ids: Any, base: sa.Select[Any], count_expr: Any, window: _Window, pos: int) -> Cond:
+def _grouped(
+    ids: Any, base: sa.Select[Any], count_expr: Any, window: _Window, ctx: Context
+) -> Cond:
     """customers.id IN (... GROUP BY customer HAVING count op n), zero counts included."""
     c = customers_service.customers_table().c
+    base = ctx.scoped(base, ids)
     if window.count is None:
         return c.id.in_(base)
     op, n = window.count.op, int(window.count.values[0].number)
@@ -534,7 +544,10 @@ def _did(call: Call, ctx: Context) -> Cond:
     name = _text_arg(call, 0)
     e = events_service.events_table().c
     ctx.uses.add("events")
-    where: tuple[Cond, ...] = (e.name == name, e.customer_id.is_not(None))
+    # Incremental runs on SQLite (no planner statistics): hide the (name, time) index so the
+    # plan starts from the few scoped customers and their (customer, time) index.
+    name_col = e.name.concat("") if ctx.scope is not None and ctx.dialect == "sqlite" else e.name
+    where: tuple[Cond, ...] = (name_col == name, e.customer_id.is_not(None))
     window = _Window()
     filters: list[Cond] = []
     for arg in call.named:
@@ -550,7 +563,7 @@ def _did(call: Call, ctx: Context) -> Cond:
             continue
         filters.append(_json_test(e.properties, (key,), arg, ctx))
     base = select(e.customer_id).where(*where, *window.conds, *filters)
-    return _grouped(e.customer_id, base, func.count(), window, call.pos)
+    return _grouped(e.customer_id, base, func.count(), window, ctx)
 
 
 def _json_text(col: Any, path: tuple[str, ...], ctx: Context) -> Any:
@@ -638,7 +651,7 @@ def _ordered(call: Call, ctx: Context) -> Cond:
         .where(*where, *window.conds, *order_conds, *line_conds)
     )
     count_expr = func.count(sa.distinct(o.id)) if line_conds else func.count()
-    return _grouped(o.customer_id, base, count_expr, window, call.pos)
+    return _grouped(o.customer_id, base, count_expr, window, ctx)
 
 
 def _abandoned(call: Call, ctx: Context) -> Cond:
@@ -681,7 +694,7 @@ def _abandoned(call: Call, ctx: Context) -> Cond:
     base = select(k.customer_id).where(
         *where, k.updated_at <= ctx.now - idle, *window.conds, *extra
     )
-    return _grouped(k.customer_id, base, func.count(), window, call.pos)
+    return _grouped(k.customer_id, base, func.count(), window, ctx)
 
 
 def _in_segment(call: Call, ctx: Context) -> Cond:
@@ -700,7 +713,8 @@ def _in_segment(call: Call, ctx: Context) -> Cond:
     ctx.segments.add(ref.id)
     c = customers_service.customers_table().c
     if ref.kind == "static" or not ref.query:
-        return c.id.in_(ctx.members_of(ref.id))
+        listed = ctx.members_of(ref.id)
+        return c.id.in_(ctx.scoped(listed, listed.selected_columns[0]))
     ctx.stack.append(name)
     try:
         inner = _node(parse_query(ref.query), ctx)
@@ -725,7 +739,7 @@ def _rfm(cmp: Compare, ctx: Context) -> Cond:
         cmp = Compare(cmp.path, cmp.op, tuple(_rfm_group_value(v) for v in cmp.values), cmp.pos)
     c = customers_service.customers_table().c
     inner = _scalar_test(col, kind, cmp, ctx, customer_col=rfm.c.customer_id)
-    return c.id.in_(select(rfm.c.customer_id).where(inner))
+    return c.id.in_(ctx.scoped(select(rfm.c.customer_id).where(inner), rfm.c.customer_id))
 
 
 def _rfm_group_value(v: Value) -> Value:
@@ -750,15 +764,7 @@ def _extra(cmp: Compare, spec: ExtraField, ctx: Context) -> Cond:
     ctx.uses.add(f"extra:{cmp.path[0]}")
     c = customers_service.customers_table().c
     inner = _scalar_test(value, spec.kind, cmp, ctx, customer_col=cid)
-    return c.id.in_(select(cid).select_from(source).where(inner))
-
-
-def constant(value: bool) -> Cond:
-    return true() if value else false()
-
-
-def utc(at: datetime | None) -> datetime:
-    return (at or datetime.now(UTC)).astimezone(UTC)
+    return c.id.in_(ctx.scoped(select(cid).select_from(source).where(inner), cid))
 
 
 def describe_fields() -> Mapping[str, str]:
@@ -767,6 +773,3 @@ def describe_fields() -> Mapping[str, str]:
     out.update(RFM_FIELDS)
     out.update({k: v.kind for k, v in EXTRA_FIELDS.items()})
     return out
-
-
-_ = (Decimal, Table)

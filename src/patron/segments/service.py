@@ -24,7 +24,7 @@ from patron.db import table_of
 from patron.jobs import service as jobs_service
 from patron.segments import builtins, membership
 from patron.segments.compiler import EXTRA_FIELDS, ExtraField, describe_fields, register_field
-from patron.segments.language import BoolOp, Call, Node, Not, SegmentQueryError
+from patron.segments.language import BoolOp, Call, Node, Not
 from patron.segments.language import parse as parse_query
 from patron.segments.models import Segment, SegmentHistory, SegmentMember, SegmentSettings
 from patron.segments.schemas import (
@@ -637,14 +637,6 @@ def install_builtins(session: Session, *, refresh_now: bool = False) -> _list[Se
 def fields() -> dict[str, str]:
     """Every field the language knows (with registered extra fields) and its kind."""
     return dict(describe_fields())
-
-
-def raise_if_invalid(query: str) -> None:
-    """Syntax only (no database): SegmentQueryError with the column."""
-    try:
-        parse_query(query)
-    except SegmentQueryError:
-        raise
 
 
 def members_count(session: Session, *, segment_id: int) -> int:
