@@ -23,6 +23,7 @@ from patron.integrations.cli import import_command, load_online_retail_demo
 from patron.integrations.connect_cli import connect_app
 from patron.jobs.cli import jobs_app, worker_command
 from patron.migrate import upgrade
+from patron.predictive.sentiment_cli import sentiment_app
 from patron.recommendations.cli import app as recommendations_app
 from patron.segments.cli import segments_app
 from patron.store import service as store_service
@@ -40,6 +41,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(segments_app, name="segments")
 app.add_typer(recommendations_app, name="recommendations")
+app.add_typer(sentiment_app, name="sentiment")
 app.command("import")(import_command)
 app.command("demo")(demo_cli.demo_command)
 demo_cli.online_retail_loader = load_online_retail_demo

@@ -1,0 +1,35 @@
+"""POST /api/sentiment: sentiment of up to 1,000 texts; GET /api/sentiment/models."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from patron.auth.guards import Reader, require
+from patron.auth.schemas import Permission, Principal
+from patron.predictive import sentiment
+from patron.predictive.sentiment_schemas import (
+    SentimentModelInfo,
+    SentimentRequest,
+    SentimentResponse,
+)
+
+router = APIRouter(prefix="/api", tags=["sentiment"])
+# Every staff role reads customers' messages, so every staff role may score them.
+CanRead = Annotated[Principal, Depends(require(Permission.CUSTOMERS_READ))]
+
+
+@router.post("/sentiment", response_model=SentimentResponse)
+def classify(body: SentimentRequest, session: Reader, _: CanRead) -> SentimentResponse:
+    results = sentiment.classify(
+        session,
+        texts=body.texts,
+        language=body.language.value if body.language else None,
+    )
+    return SentimentResponse(results=results)
+
+
+@router.get("/sentiment/models", response_model=list[SentimentModelInfo])
+def list_models(session: Reader, _: CanRead) -> list[SentimentModelInfo]:
+    return sentiment.models(session)

@@ -1,0 +1,197 @@
+"""Train sentiment models from labelled text and store them as versioned artifacts.
+
+`fit_language` is the one recipe used for the shipped models, for a store's own
+`patron sentiment train --data DIR`, and by bench/sentiment_eval.py. English stacks the
+n-gram model with VADER: the n-gram margin is taken out of fold (5 folds) so the blender
+learns how far to trust it on text it has not seen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from patron.artifacts import service as artifacts_service
+from patron.core.errors import ValidationError
+from patron.core.time import utcnow
+from patron.predictive import sentiment_data
+from patron.predictive.sentiment import (
+    FORMAT,
+    LanguageModel,
+    artifact_kind,
+    vader_features,
+)
+from patron.predictive.sentiment_data import Example, macro_f1
+from patron.predictive.sentiment_lang import LANGUAGES
+from patron.predictive.sentiment_model import LinearModel, fit
+from patron.predictive.sentiment_text import DEFAULT_SPECS, Batch, FeatureSpec, hash_batch
+
+# L2 strength per language (mean log-loss + l2/2 |w|^2), chosen by cross-validation on the
+# training part only (bench/sentiment_eval.py --tune), never on a test split.
+L2 = {"en": 1e-4, "id": 3e-5, "zh": 3e-6}
+STACK_FOLDS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class TrainReport:
+    language: str
+    version: int
+    train_size: int
+    test_size: int
+    macro_f1: float
+    card: dict[str, Any]
+
+
+def _classes(examples: list[Example]) -> list[str]:
+    present = {ex.label for ex in examples}
+    return [label for label in sentiment_data.LABELS if label in present]
+
+
+def _fit_text(language: str, examples: list[Example], spec: FeatureSpec, l2: float) -> LinearModel:
+    batch = hash_batch([ex.text for ex in examples], language, spec)
+    return fit(batch, [ex.label for ex in examples], classes=_classes(examples), l2=l2)
+
+
+def _margin(model: LinearModel, batch: Batch) -> np.ndarray:
+    z = model.logits(batch)
+    pos, neg = model.classes.index("positive"), model.classes.index("negative")
+    return np.asarray(z[:, pos] - z[:, neg])
+
+
+def fit_language(
+    language: str,
+    examples: list[Example],
+    *,
+    spec: FeatureSpec | None = None,
+    l2: float | None = None,
+    stack_lexicon: bool | None = None,
+) -> LanguageModel:
+    """The Patron recipe for one language on `examples` (needs positive and negative)."""
+    if language not in LANGUAGES:
+        raise ValidationError(f"must be one of {', '.join(LANGUAGES)}", field="language")
+    classes = _classes(examples)
+    if "positive" not in classes or "negative" not in classes:
+        raise ValidationError(
+            f"{language}: training needs positive and negative examples", field="data"
+        )
+    spec = spec or DEFAULT_SPECS[language]
+    l2 = L2[language] if l2 is None else l2
+    stack = (language == "en") if stack_lexicon is None else stack_lexicon
+    text_model = _fit_text(language, examples, spec, l2)
+    model = LanguageModel(language=language, text=text_model, spec=spec)
+    if not stack:
+        return model
+    # Out-of-fold margins, then a small logistic regression over [margin, VADER].
+    n = len(examples)
+    folds = np.random.default_rng(0).permutation(n) % STACK_FOLDS
+    margin = np.zeros(n)
+    for k in range(STACK_FOLDS):
+        inside = [ex for ex, f in zip(examples, folds, strict=True) if f != k]
+        held = [i for i in range(n) if folds[i] == k]
+        fold_model = _fit_text(language, inside, spec, l2)
+        batch = hash_batch([examples[i].text for i in held], language, spec)
+        margin[held] = _margin(fold_model, batch)
+    dense = np.hstack([margin[:, None], vader_features([ex.text for ex in examples])])
+    empty = Batch(
+        indices=np.zeros(0, dtype=np.int64),
+        counts=np.zeros(0),
+        offsets=np.zeros(n + 1, dtype=np.int64),
+    )
+    blender = fit(empty, [ex.label for ex in examples], classes=classes, extra=dense, l2=1e-4)
+    model.blend_weights = blender.extra_weights.tolist()
+    model.blend_bias = blender.bias.tolist()
+    return model
+
+
+def evaluate(model: LanguageModel, examples: list[Example]) -> dict[str, float]:
+    """Macro-F1 on `examples`. On a two-class set the decision is the sign of the score (a
+    binary set has no neutral truth); `neutral_share` says how many the product would call
+    neutral."""
+    texts = [ex.text for ex in examples]
+    truth = [ex.label for ex in examples]
+    scores, labels, _ = model.score(texts)
+    if "neutral" in {ex.label for ex in examples} or "neutral" in model.classes:
+        predicted = labels
+    else:
+        predicted = ["positive" if s >= 0 else "negative" for s in scores]
+    return {
+        "macro_f1": round(macro_f1(truth, predicted), 4),
+        "neutral_share": round(sum(1 for x in labels if x == "neutral") / max(len(labels), 1), 4),
+        "size": float(len(examples)),
+    }
+
+
+def holdout(language: str, examples: list[Example]) -> tuple[list[Example], list[Example]]:
+    """The source's own validation part if it has one (SmSA), else a stratified 20% split."""
+    valid = [ex for ex in examples if ex.part == "valid"]
+    if valid:
+        return [ex for ex in examples if ex.part != "valid"], valid
+    return sentiment_data.split(examples, test_share=0.2, seed=0)
+
+
+def train(
+    session: Session,
+    *,
+    data_dir: Path,
+    languages: list[str] | None = None,
+    activate: bool = True,
+) -> list[TrainReport]:
+    """Train each language found under `data_dir` (or only `languages`), measure it on a
+    held-out part, and store it as the next version of ``sentiment-<lang>``."""
+    if not data_dir.is_dir():
+        raise ValidationError(f"{data_dir} is not a directory", field="data")
+    for language in languages or []:
+        if language not in LANGUAGES:
+            raise ValidationError(f"must be one of {', '.join(LANGUAGES)}", field="language")
+    try:
+        found = sentiment_data.load(data_dir)
+    except (ValueError, KeyError, UnicodeDecodeError) as exc:
+        raise ValidationError(str(exc), field="data") from None
+    wanted = [lang for lang in LANGUAGES if lang in found and (not languages or lang in languages)]
+    if not wanted:
+        raise ValidationError(
+            f"no labelled data for {', '.join(languages or LANGUAGES)} under {data_dir} "
+            "(expected en/*_labelled.txt, id/*.tsv or zh/*.csv)",
+            field="data",
+        )
+    reports: list[TrainReport] = []
+    for language in wanted:
+        train_part, test_part = holdout(language, found[language])
+        model = fit_language(language, train_part)
+        metrics = evaluate(model, test_part)
+        model.card = {
+            "language": language,
+            "method": "hashed n-gram logistic regression"
+            + (" stacked with VADER" if model.blend_weights else ""),
+            "features": model.spec.to_dict(),
+            "l2": L2[language],
+            "data": str(data_dir),
+            "train_size": len(train_part),
+            "test_size": len(test_part),
+            "test_macro_f1": metrics["macro_f1"],
+            "classes": model.classes,
+            "trained_at": utcnow().isoformat(),
+        }
+        info = artifacts_service.save(
+            session,
+            kind=artifact_kind(language),
+            payload=model.to_bytes(),
+            format=FORMAT,
+            card=model.card,
+            activate=activate,
+        )
+        reports.append(
+            TrainReport(
+                language=language,
+                version=info.version,
+                train_size=len(train_part),
+                test_size=len(test_part),
+                macro_f1=metrics["macro_f1"],
+                card=model.card,
+            )
+        )
+    return reports

