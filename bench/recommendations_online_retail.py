@@ -136,6 +136,7 @@ def _dense_scores(model: Any, ui: sp.csr_matrix, users: np.ndarray) -> np.ndarra
 def als_scorer(params: dict[str, Any]) -> Any:
     from implicit.als import AlternatingLeastSquares
     from implicit.nearest_neighbours import bm25_weight
+    from threadpoolctl import threadpool_limits
 
     def make(split: evaluation.Split) -> evaluation.UserScorer:
         ui = _user_items(split)
@@ -146,7 +147,8 @@ def als_scorer(params: dict[str, Any]) -> Any:
             iterations=params["iterations"],
             random_state=0,
         )
-        model.fit(weighted * params["alpha"], show_progress=False)
+        with threadpool_limits(1, "blas"):  # implicit's advice: its own threads, BLAS single
+            model.fit(weighted * params["alpha"], show_progress=False)
 
         def score(users: np.ndarray) -> np.ndarray:
             return _dense_scores(model, weighted, users)
@@ -277,6 +279,7 @@ def main() -> None:
             scoring.fit(train, None, cat)
             fits.append(time.perf_counter() - t)
         report["patron"]["train_seconds_median_of_3"] = round(float(np.median(fits)), 3)
+        report["patron"]["train_seconds_min_of_3"] = round(float(np.min(fits)), 3)
         result["evaluation"] = report
         tasks = report["tasks"]
         result["summary"] = {
@@ -285,12 +288,14 @@ def main() -> None:
             "repeat_allowed_ndcg@10": tasks["repeat_allowed"]["patron"]["ndcg@10"],
             "bought_together_hit@10": tasks["bought_together"]["patron"]["hit_rate@10"],
             "train_seconds": report["patron"]["train_seconds_median_of_3"],
+            "train_seconds_min": report["patron"]["train_seconds_min_of_3"],
         }
         result["targets"] = TARGETS
         result["references"] = REFERENCE
         result["met"] = {
             k: (v <= TARGETS[k] if k == "train_seconds" else v >= TARGETS[k])
             for k, v in result["summary"].items()
+            if k in TARGETS
         }
     else:
         result["data"] = f"{args.file} not found: accuracy skipped"

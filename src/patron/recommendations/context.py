@@ -8,6 +8,7 @@ per request (a few indexed queries), so a product that sold out a minute ago is 
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -47,6 +48,8 @@ def active_model(session: Session) -> tuple[scoring.Model, int]:
             return _loaded["model"], int(_loaded["version"])
     artifact = artifacts_service.load(session, kind=ARTIFACT_KIND, version=info.version)
     model = scoring.loads(artifact.payload, dict(artifact.card.get("params", {})))
+    model.sim_t = model.sim.T.tocsr()
+    model.support_t = model.support.T.tocsr()
     with _lock:
         _loaded.update(key=key, model=model, version=info.version)
     return model, info.version
@@ -73,8 +76,8 @@ class Customer:
         return max(times) if times else 0.0
 
 
-def _json_text(session: Session, col: Any, key: str) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
+def _json_text(dialect: str, col: Any, key: str) -> Any:
+    if dialect == "postgresql":
         return col.op("->>")(key)
     return sa.cast(sa.func.json_extract(col, f"$.{key}"), sa.String)
 
@@ -83,40 +86,100 @@ def _ts(v: datetime) -> float:
     return v.timestamp()
 
 
-def customer(session: Session, *, customer_id: int, cart_id: int | None = None) -> Customer:
+@functools.cache
+def _statements(dialect: str) -> dict[str, Any]:
+    """The per-request statements, built once per dialect (bound parameters only), so a
+    request pays no statement construction and hits SQLAlchemy's compiled cache."""
     c = customers_service.customers_table()
-    country = session.execute(sa.select(c.c.country).where(c.c.id == customer_id)).first()
+    o = orders_service.orders_table()
+    ln = orders_service.order_lines_table()
+    r = orders_service.refunds_table()
+    carts = orders_service.carts_table()
+    cl = orders_service.cart_lines_table()
+    e = events_service.events_table()
+    x = catalog_service.product_external_ids_table()
+    p = catalog_service.products_table()
+    cid: Any = sa.bindparam("cid")
+    recent = (
+        sa.select(e.c.source_id, e.c.timestamp, e.c.properties)
+        .where(e.c.customer_id == cid, e.c.name == VIEW_EVENT)
+        .order_by(e.c.timestamp.desc())
+        .limit(RECENT_VIEWS)
+        .subquery()
+    )
+    ext = _json_text(dialect, recent.c.properties, "product_id")
+    sku = _json_text(dialect, recent.c.properties, "sku")
+    cart_lines = (
+        sa.select(cl.c.product_id)
+        .join(carts, carts.c.id == cl.c.cart_id)
+        .where(cl.c.product_id.is_not(None), cl.c.quantity > 0)
+    )
+    return {
+        "country": sa.select(c.c.country).where(c.c.id == cid),
+        "bought": sa.select(ln.c.product_id, o.c.placed_at, o.c.id, o.c.status)
+        .join(ln, ln.c.order_id == o.c.id)
+        .where(o.c.customer_id == cid, ln.c.product_id.is_not(None))
+        .where(o.c.status != "cancelled"),
+        "refund_docs": sa.select(r.c.lines, o.c.source_id)
+        .join(o, o.c.id == r.c.order_id)
+        .where(o.c.customer_id == cid),
+        "by_sku": sa.select(p.c.id).where(p.c.sku.in_(sa.bindparam("skus", expanding=True))),
+        "by_ext": sa.select(x.c.product_id).where(
+            x.c.source_id == sa.bindparam("source"), x.c.external_id == sa.bindparam("ext")
+        ),
+        "views": sa.select(sa.func.coalesce(x.c.product_id, p.c.id), recent.c.timestamp)
+        .select_from(recent)
+        .outerjoin(x, sa.and_(x.c.source_id == recent.c.source_id, x.c.external_id == ext))
+        .outerjoin(p, p.c.sku == sku),
+        "cart_of_id": cart_lines.where(carts.c.id == sa.bindparam("cart")),
+        "cart_of_customer": cart_lines.where(
+            carts.c.customer_id == cid, carts.c.status.in_(("open", "checkout"))
+        ),
+        "cart_owner": sa.select(carts.c.customer_id).where(carts.c.id == sa.bindparam("cart")),
+        "products": sa.select(
+            p.c.id,
+            p.c.title,
+            p.c.sku,
+            p.c.category_path,
+            p.c.brand,
+            p.c.price,
+            p.c.currency,
+            p.c.status,
+            p.c.stock,
+        ).where(p.c.id.in_(sa.bindparam("ids", expanding=True))),  # fmt: skip
+    }
+
+
+def _q(session: Session) -> dict[str, Any]:
+    return _statements(session.get_bind().dialect.name)
+
+
+def customer(session: Session, *, customer_id: int, cart_id: int | None = None) -> Customer:
+    q = _q(session)
+    country = session.execute(q["country"], {"cid": customer_id}).first()
     if country is None:
         raise NotFound(f"no customer {customer_id}", field="customer_id")
     out = Customer(customer_id=customer_id, country=country[0])
-    o = orders_service.orders_table()
-    ln = orders_service.order_lines_table()
-    rows = session.execute(
-        sa.select(ln.c.product_id, o.c.placed_at, o.c.id, o.c.status)
-        .join(ln, ln.c.order_id == o.c.id)
-        .where(o.c.customer_id == customer_id, ln.c.product_id.is_not(None))
-        .where(o.c.status != "cancelled")
-    ).all()
+    rows = session.execute(q["bought"], {"cid": customer_id}).all()
     out.bought = [(int(p), _ts(t), int(oid)) for p, t, oid, _ in rows]
     out.refunded = {int(p) for p, _, _, st in rows if st == "refunded"}
-    out.refunded |= _refunded_lines(session, customer_id)
-    out.viewed = _views(session, customer_id)
+    if rows:
+        out.refunded |= _refunded_lines(session, customer_id)
+    out.viewed = [
+        (int(pid), _ts(t))
+        for pid, t in session.execute(q["views"], {"cid": customer_id})
+        if pid is not None
+    ]
     out.in_cart = _cart(session, customer_id, cart_id)
     return out
 
 
 def _refunded_lines(session: Session, customer_id: int) -> set[int]:
     """Products named in the customer's partial refunds (by sku or product external id)."""
-    o = orders_service.orders_table()
-    r = orders_service.refunds_table()
-    docs = session.execute(
-        sa.select(r.c.lines, o.c.source_id)
-        .join(o, o.c.id == r.c.order_id)
-        .where(o.c.customer_id == customer_id)
-    ).all()
+    q = _q(session)
     skus: set[str] = set()
     exts: set[tuple[int, str]] = set()
-    for lines, source_id in docs:
+    for lines, source_id in session.execute(q["refund_docs"], {"cid": customer_id}):
         for line in lines or []:
             if not isinstance(line, dict):
                 continue
@@ -126,62 +189,26 @@ def _refunded_lines(session: Session, customer_id: int) -> set[int]:
                 exts.add((int(source_id), str(line["product_external_id"])))
     found: set[int] = set()
     if skus:
-        p = catalog_service.products_table()
-        found |= {int(i) for (i,) in session.execute(sa.select(p.c.id).where(p.c.sku.in_(skus)))}
-    if exts:
-        x = catalog_service.product_external_ids_table()
-        for source_id, ext in exts:
-            found |= {
-                int(i)
-                for (i,) in session.execute(
-                    sa.select(x.c.product_id).where(
-                        x.c.source_id == source_id, x.c.external_id == ext
-                    )
-                )
-            }
+        found |= {int(i) for (i,) in session.execute(q["by_sku"], {"skus": sorted(skus)})}
+    for source_id, ext in sorted(exts):
+        found |= {
+            int(i) for (i,) in session.execute(q["by_ext"], {"source": source_id, "ext": ext})
+        }
     return found
 
 
-def _views(session: Session, customer_id: int) -> list[tuple[int, float]]:
-    e = events_service.events_table()
-    recent = (
-        sa.select(e.c.source_id, e.c.timestamp, e.c.properties)
-        .where(e.c.customer_id == customer_id, e.c.name == VIEW_EVENT)
-        .order_by(e.c.timestamp.desc())
-        .limit(RECENT_VIEWS)
-        .subquery()
-    )
-    x = catalog_service.product_external_ids_table()
-    p = catalog_service.products_table()
-    ext = _json_text(session, recent.c.properties, "product_id")
-    sku = _json_text(session, recent.c.properties, "sku")
-    rows = session.execute(
-        sa.select(sa.func.coalesce(x.c.product_id, p.c.id), recent.c.timestamp)
-        .select_from(recent)
-        .outerjoin(x, sa.and_(x.c.source_id == recent.c.source_id, x.c.external_id == ext))
-        .outerjoin(p, p.c.sku == sku)
-    ).all()
-    return [(int(pid), _ts(t)) for pid, t in rows if pid is not None]
-
-
 def _cart(session: Session, customer_id: int | None, cart_id: int | None) -> set[int]:
-    carts = orders_service.carts_table()
-    cl = orders_service.cart_lines_table()
-    stmt = sa.select(cl.c.product_id).join(carts, carts.c.id == cl.c.cart_id)
-    stmt = stmt.where(cl.c.product_id.is_not(None), cl.c.quantity > 0)
+    q = _q(session)
     if cart_id is not None:
-        stmt = stmt.where(carts.c.id == cart_id)
+        rows = session.execute(q["cart_of_id"], {"cart": cart_id})
     else:
-        stmt = stmt.where(
-            carts.c.customer_id == customer_id, carts.c.status.in_(("open", "checkout"))
-        )
-    return {int(p) for (p,) in session.execute(stmt)}
+        rows = session.execute(q["cart_of_customer"], {"cid": customer_id})
+    return {int(p) for (p,) in rows}
 
 
 def cart(session: Session, *, cart_id: int) -> tuple[set[int], int | None]:
     """(product ids in the cart, its customer) or NotFound."""
-    carts = orders_service.carts_table()
-    row = session.execute(sa.select(carts.c.customer_id).where(carts.c.id == cart_id)).first()
+    row = session.execute(_q(session)["cart_owner"], {"cart": cart_id}).first()
     if row is None:
         raise NotFound(f"no cart {cart_id}", field="cart_id")
     return _cart(session, None, cart_id), row[0]
@@ -204,13 +231,7 @@ def products(session: Session, ids: list[int]) -> dict[int, Product]:
     """Fresh rows of the candidate products (status and stock as of now)."""
     if not ids:
         return {}
-    p = catalog_service.products_table()
-    rows = session.execute(
-        sa.select(
-            p.c.id, p.c.title, p.c.sku, p.c.category_path, p.c.brand, p.c.price, p.c.currency,
-            p.c.status, p.c.stock,
-        ).where(p.c.id.in_(ids))
-    ).all()  # fmt: skip
+    rows = session.execute(_q(session)["products"], {"ids": sorted(set(ids))}).all()
     return {int(r.id): Product(*r) for r in rows}
 
 

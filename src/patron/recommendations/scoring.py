@@ -99,10 +99,25 @@ class Model:
     vocab: list[str]
     idf: FloatArray
     params: Params = field(default_factory=Params)
+    # transposes for column reads when explaining (derived on load, not stored)
+    sim_t: sp.csr_matrix | None = None
+    support_t: sp.csr_matrix | None = None
 
     @property
     def n_items(self) -> int:
         return len(self.item_ids)
+
+    def column(self, which: str, j: int) -> tuple[IntArray, FloatArray]:
+        """(rows i, values) of the non-zero m[i, j] of `sim` or `support`."""
+        t = self.sim_t if which == "sim" else self.support_t
+        if t is None:
+            t = (self.sim if which == "sim" else self.support).T.tocsr()
+            if which == "sim":
+                self.sim_t = t
+            else:
+                self.support_t = t
+        a, b = t.indptr[j], t.indptr[j + 1]
+        return t.indices[a:b].astype(np.int64), t.data[a:b].astype(np.float64)
 
 
 def fit(data: Dataset, params: Params | None = None, catalog: Catalog | None = None) -> Model:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -77,7 +76,7 @@ def ranked(
     order = order[np.isfinite(scores[order]) & (scores[order] > 0)]
     c = rules.customer
     bought = c.bought_ids if c else set()
-    out: list[RecommendedItem] = []
+    kept: list[tuple[Product, Candidate]] = []
     per_family: dict[int, int] = {}
     step = max(limit * 4, 40)
     for start in range(0, len(order), step):
@@ -95,11 +94,10 @@ def ranked(
             if why is not None:
                 excluded[why] = excluded.get(why, 0) + 1
                 continue
-            cand = explain(i, float(scores[i]))
-            out.append(_item(model, fresh[pid], cand, fetch))
-            if len(out) >= limit:
-                return out, excluded
-    return out, excluded
+            kept.append((fresh[pid], explain(i, float(scores[i]))))
+            if len(kept) >= limit:
+                return _items(model, kept, fetch), excluded
+    return _items(model, kept, fetch), excluded
 
 
 def _excluded(
@@ -128,30 +126,34 @@ def _excluded(
     return None
 
 
-def _item(
+def _items(
     model: scoring.Model,
-    p: Product,
-    cand: Candidate,
+    kept: list[tuple[Product, Candidate]],
     fetch: Callable[[list[int]], dict[int, Product]],
-) -> RecommendedItem:
-    because = None if cand.because is None else int(model.item_ids[cand.because])
-    name = ""
-    if because is not None:
-        other = fetch([because]).get(because)
-        name = other.title if other else f"product {because}"
-    return RecommendedItem(
-        product_id=p.id,
-        title=p.title,
-        sku=p.sku,
-        category_path=p.category_path,
-        brand=p.brand,
-        price=p.price,
-        currency=p.currency,
-        score=round(cand.score, 6),
-        reason_code=cand.code,
-        reason=_reason(cand, name),
-        because_of=because,
-    )
+) -> list[RecommendedItem]:
+    """The response items; the products the reasons name are read in one query."""
+    named = sorted({int(model.item_ids[c.because]) for _, c in kept if c.because is not None})
+    titles = {pid: p.title for pid, p in fetch(named).items()} if named else {}
+    out = []
+    for p, cand in kept:
+        because = None if cand.because is None else int(model.item_ids[cand.because])
+        name = "" if because is None else titles.get(because, f"product {because}")
+        out.append(
+            RecommendedItem(
+                product_id=p.id,
+                title=p.title,
+                sku=p.sku,
+                category_path=p.category_path,
+                brand=p.brand,
+                price=p.price,
+                currency=p.currency,
+                score=round(cand.score, 6),
+                reason_code=cand.code,
+                reason=_reason(cand, name),
+                because_of=because,
+            )
+        )
+    return out
 
 
 def _reason(c: Candidate, name: str) -> str:
@@ -174,17 +176,15 @@ def _reason(c: Candidate, name: str) -> str:
             return "popular now"
 
 
-def _row(m: sp.csr_matrix, i: int) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float32]]:
-    a, b = m.indptr[i], m.indptr[i + 1]
-    return m.indices[a:b], m.data[a:b]
-
-
-def _best_source(m: sp.csr_matrix, sources: npt.NDArray[np.int64], j: int, w: Any = None) -> int:
-    """The query item with the largest weight m[source, j] (the reason's "X")."""
-    col = np.asarray(m[sources, j].toarray()).ravel()
-    if w is not None:
-        col = col * w
-    return int(sources[int(np.argmax(col))])
+def _best(model: scoring.Model, which: str, j: int, weights: dict[int, float]) -> tuple[int, float]:
+    """The query item i with the largest m[i, j] * weight (the reason's "X"), and that value."""
+    rows, vals = model.column(which, j)
+    best, top = -1, 0.0
+    for i, v in zip(rows.tolist(), vals.tolist(), strict=True):
+        w = weights.get(i)
+        if w is not None and v * w > top:
+            best, top = i, v * w
+    return best, top
 
 
 # --- the kinds -----------------------------------------------------------------------------
@@ -201,16 +201,15 @@ def together(model: scoring.Model, query: set[int]) -> tuple[Scores, Explain]:
     signal = np.asarray((q @ model.assoc + q @ model.sim).toarray()).ravel()
     scores[~np.isfinite(scores) | (signal <= 0)] = 0.0
 
+    ones = {int(i): 1.0 for i in q_idx}
+
     def explain(j: int, s: float) -> Candidate:
-        if len(q_idx) == 0:
-            return Candidate(j, s, ReasonCode.POPULAR)
-        support = np.asarray(model.support[q_idx, j].toarray()).ravel()
-        if support.max() >= model.params.min_support:
-            k = int(np.argmax(support))
-            return Candidate(j, s, ReasonCode.BOUGHT_WITH, int(q_idx[k]),
-                             f"{int(support[k])} orders")  # fmt: skip
-        if np.asarray(model.sim[q_idx, j].toarray()).max() > 0:
-            return Candidate(j, s, ReasonCode.CUSTOMERS_ALSO, _best_source(model.sim, q_idx, j))
+        src, n = _best(model, "support", j, ones)
+        if n >= model.params.min_support:
+            return Candidate(j, s, ReasonCode.BOUGHT_WITH, src, f"{int(n)} orders")
+        src, w = _best(model, "sim", j, ones)
+        if w > 0:
+            return Candidate(j, s, ReasonCode.CUSTOMERS_ALSO, src)
         return Candidate(j, s, ReasonCode.POPULAR)
 
     return scores, explain
@@ -242,8 +241,7 @@ def for_you(model: scoring.Model, c: Customer) -> tuple[Scores, Explain]:
     if x.nnz == 0:
         return trending(model, country=c.country, category=None)
     scores = scoring.for_you_scores(model, x, h, repeat=True)[0]
-    own = x.indices.astype(np.int64)
-    weights = x.data
+    weights = dict(zip(x.indices.tolist(), x.data.tolist(), strict=True))
     hist = set(h.indices.tolist())
     counts: dict[int, int] = {}
     for p, _, _ in c.bought:
@@ -255,11 +253,11 @@ def for_you(model: scoring.Model, c: Customer) -> tuple[Scores, Explain]:
             n = counts.get(j, 0)
             return Candidate(j, s, ReasonCode.BUY_AGAIN, None,
                              f"bought {n} times" if n > 1 else "bought before")  # fmt: skip
-        col = np.asarray(model.sim[own, j].toarray()).ravel() * weights
-        if col.max() > 0:
-            src = int(own[int(np.argmax(col))])
-            how = "" if src in counts else "viewed"
-            return Candidate(j, s, ReasonCode.CUSTOMERS_ALSO, src, how)
+        src, w = _best(model, "sim", j, weights)
+        if w > 0:
+            return Candidate(
+                j, s, ReasonCode.CUSTOMERS_ALSO, src, "" if src in counts else "viewed"
+            )
         return Candidate(j, s, ReasonCode.POPULAR)
 
     return scores, explain
