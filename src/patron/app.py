@@ -21,6 +21,7 @@ from patron.integrations.api import router as integrations_router
 from patron.integrations.webhooks import router as webhooks_router
 from patron.jobs.api import router as jobs_router
 from patron.orders.api import router as orders_router
+from patron.predictive.api import router as predictions_router
 from patron.predictive.sentiment_api import router as sentiment_router
 from patron.recommendations.api import router as recommendations_router
 from patron.segments.api import router as segments_router
@@ -90,6 +91,7 @@ def create_app() -> FastAPI:
         analytics_router,
         segments_router,
         recommendations_router,
+        predictions_router,
         sentiment_router,
     ):
         app.include_router(router)

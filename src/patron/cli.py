@@ -23,6 +23,7 @@ from patron.integrations.cli import import_command, load_online_retail_demo
 from patron.integrations.connect_cli import connect_app
 from patron.jobs.cli import jobs_app, worker_command
 from patron.migrate import upgrade
+from patron.predictive.cli import models_app
 from patron.predictive.sentiment_cli import sentiment_app
 from patron.recommendations.cli import app as recommendations_app
 from patron.segments.cli import segments_app
@@ -41,6 +42,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(segments_app, name="segments")
 app.add_typer(recommendations_app, name="recommendations")
+app.add_typer(models_app, name="models")
 app.add_typer(sentiment_app, name="sentiment")
 app.command("import")(import_command)
 app.command("demo")(demo_cli.demo_command)

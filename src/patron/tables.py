@@ -10,6 +10,7 @@ from patron.events import models as events_models
 from patron.integrations import models as integrations_models
 from patron.jobs import models as jobs_models
 from patron.orders import models as orders_models
+from patron.predictive import models as predictive_models
 from patron.recommendations import models as recommendations_models
 from patron.segments import models as segments_models
 from patron.store import models as store_models
@@ -25,6 +26,7 @@ __all__ = [
     "integrations_models",
     "jobs_models",
     "orders_models",
+    "predictive_models",
     "recommendations_models",
     "segments_models",
     "store_models",

@@ -37,6 +37,8 @@ class Permission(StrEnum):
     RECOMMENDATIONS_READ = "recommendations:read"
     RECOMMENDATIONS_CUSTOMER = "recommendations:customer"  # "for you" of one customer
     RECOMMENDATIONS_TRAIN = "recommendations:train"  # train, roll back, category rules
+    PREDICTIONS_READ = "predictions:read"  # scores, model cards
+    PREDICTIONS_TRAIN = "predictions:train"  # backtest, train, score
 
 
 _READ = {
@@ -62,6 +64,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.SEGMENTS_WRITE,
             Permission.RECOMMENDATIONS_READ,
             Permission.RECOMMENDATIONS_CUSTOMER,
+            Permission.PREDICTIONS_READ,
         }
     ),
     Role.SUPPORT: frozenset(
@@ -76,6 +79,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.RECOMMENDATIONS_READ,
             Permission.RECOMMENDATIONS_CUSTOMER,
             Permission.RECOMMENDATIONS_TRAIN,
+            Permission.PREDICTIONS_READ,
+            Permission.PREDICTIONS_TRAIN,
         }
     ),
 }

@@ -194,6 +194,7 @@ class TimelineKind(StrEnum):
     PROFILE = "profile"
     MESSAGE = "message"
     SEGMENT = "segment"
+    PREDICTION = "prediction"
 
 
 @dataclass(slots=True)

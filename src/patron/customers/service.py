@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +38,7 @@ from patron.db import by_id, keyset_before, table_of
 
 __all__ = [
     "MergeHook",
+    "ProfileExtension",
     "apply_stats",
     "add_timeline_entries",
     "clean_traits",
@@ -47,6 +49,7 @@ __all__ = [
     "merge",
     "merges",
     "register_merge_hook",
+    "register_profile_extension",
     "resolve",
     "resolve_many",
     "timeline",
@@ -444,6 +447,8 @@ def profile_360(
             .order_by(m.c.id.desc())
         ).mappings()
     ]
+    for key, extension in _EXTENSIONS.items():
+        out[key] = extension.read(session, cid)
     out["timeline"] = _timeline_rows(
         session, customer_id=cid, kinds=kinds, channels=channels, cursor=cursor, limit=limit
     )
@@ -600,6 +605,35 @@ def channels_of(session: Session, *, customer_ids: Sequence[int]) -> dict[int, _
         select(Customer.id, Customer.channels).where(Customer.id.in_(customer_ids))
     )
     return {cid: chans or [] for cid, chans in rows}
+
+
+# --- 360 extensions -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileExtension:
+    """A section a higher domain adds to the customer 360 (wired in patron.wiring, so
+    customers never imports it). `key` is the section's name on the document; `pg_json` a
+    SQL expression over the customers row `c` that builds the section as json (NULL when
+    absent) inside the one-statement PostgreSQL read (ADR 9; times through
+    `json_timestamp_sql`); `read` the portable path's equal dict, or None."""
+
+    key: str
+    pg_json: str
+    read: Callable[[Session, int], dict[str, Any] | None]
+
+
+_EXTENSIONS: dict[str, ProfileExtension] = {}
+
+
+def register_profile_extension(extension: ProfileExtension) -> None:
+    _EXTENSIONS[extension.key] = extension
+    view360.add_extension(extension.key, extension.pg_json)
+
+
+def json_timestamp_sql(expr: str) -> str:
+    """SQL rendering a timestamptz exactly as the 360's JSON does (UTC, "Z")."""
+    return view360.json_timestamp(expr)
 
 
 def touch_seen(session: Session, *, customer_id: int, at: datetime) -> None:

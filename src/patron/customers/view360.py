@@ -93,6 +93,26 @@ _PROFILE = _object(
     ]
 )
 
+# Sections other domains add to the 360 (ProfileExtension, registered in patron.wiring):
+# key -> a SQL expression over the customers row `c` that builds the section as json.
+_EXTENSIONS: dict[str, str] = {}
+
+
+def add_extension(key: str, pg_json: str) -> None:
+    _EXTENSIONS[key] = pg_json
+    _STATEMENTS.clear()
+
+
+def _profile_sql() -> str:
+    extra = "".join(f", '{k}', ({v})" for k, v in _EXTENSIONS.items())
+    return _PROFILE[:-1] + extra + ")"
+
+
+def json_timestamp(expr: str) -> str:
+    """A timestamptz as orjson (OPT_UTC_Z) writes it, for extensions' SQL."""
+    return _ts(expr)
+
+
 _ENTRY = _object(
     [
         ("id", "t.id"),
@@ -120,7 +140,7 @@ def _statement(*, kinds: bool, channels: bool, cursor: bool) -> Any:
         " WHERE " + " AND ".join(where) + " ORDER BY t.occurred_at DESC, t.id DESC LIMIT :lim"
     )
     return text(
-        "SELECT c.merged_into_id, " + _PROFILE + "::text AS profile,"
+        "SELECT c.merged_into_id, " + _profile_sql() + "::text AS profile,"
         " COALESCE(tl.items::text, '[]'), tl.n"
         " FROM customers c LEFT JOIN LATERAL (SELECT json_agg(p.doc ORDER BY p.occurred_at DESC,"
         " p.id DESC) AS items, count(*) AS n FROM (" + page + ") p) tl ON true"

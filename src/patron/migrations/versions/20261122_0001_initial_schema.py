@@ -514,6 +514,45 @@ def upgrade() -> None:
         batch_op.create_index("ix_orders_updated", ["updated_at"], unique=False)
 
     op.create_table(
+        "predictive_scores",
+        sa.Column(
+            "customer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("model_version", sa.Integer(), nullable=False),
+        sa.Column("model", sa.String(length=16), nullable=False),
+        sa.Column("churn_model", sa.String(length=16), nullable=False),
+        sa.Column("scored_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("as_of", sa.Date(), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("expected_orders_30d", sa.Float(), nullable=False),
+        sa.Column("expected_orders_90d", sa.Float(), nullable=False),
+        sa.Column("expected_orders_365d", sa.Float(), nullable=False),
+        sa.Column("orders_365d_low", sa.Float(), nullable=False),
+        sa.Column("orders_365d_high", sa.Float(), nullable=False),
+        sa.Column("horizon_months", sa.Integer(), nullable=False),
+        sa.Column("predicted_spend", sa.BigInteger(), nullable=False),
+        sa.Column("predicted_clv", sa.BigInteger(), nullable=False),
+        sa.Column("clv_low", sa.BigInteger(), nullable=False),
+        sa.Column("clv_high", sa.BigInteger(), nullable=False),
+        sa.Column("churn_probability", sa.Float(), nullable=False),
+        sa.Column("churn_risk", sa.String(length=8), nullable=False),
+        sa.Column("p_alive", sa.Float(), nullable=False),
+        sa.Column("next_order_on", sa.Date(), nullable=True),
+        sa.Column("uncertain", sa.Boolean(), nullable=False),
+        sa.Column("uncertainty", sa.String(length=32), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["customer_id"],
+            ["customers.id"],
+            name=op.f("fk_predictive_scores_customer_id_customers"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("customer_id", name=op.f("pk_predictive_scores")),
+    )
+    with op.batch_alter_table("predictive_scores", schema=None) as batch_op:
+        batch_op.create_index("ix_predictive_scores_churn_risk", ["churn_risk"], unique=False)
+        batch_op.create_index("ix_predictive_scores_predicted_clv", ["predicted_clv"], unique=False)
+
+    op.create_table(
         "product_external_ids",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
@@ -861,6 +900,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_product_external_ids_product_id"))
 
     op.drop_table("product_external_ids")
+    with op.batch_alter_table("predictive_scores", schema=None) as batch_op:
+        batch_op.drop_index("ix_predictive_scores_predicted_clv")
+        batch_op.drop_index("ix_predictive_scores_churn_risk")
+
+    op.drop_table("predictive_scores")
     with op.batch_alter_table("orders", schema=None) as batch_op:
         batch_op.drop_index("ix_orders_updated")
         batch_op.drop_index("ix_orders_placed")
