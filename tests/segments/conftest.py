@@ -81,7 +81,7 @@ def build(session: Session) -> Store:
     src = store_service.ensure_source(session, key="web").id
     ids: dict[str, int] = {}
     extra = {
-        "ann": {"tags": ["vip"], "properties": {"size": "M", "points": 120}},
+        "ann": {"tags": ["vip"], "properties": {"size": "M", "points": 120, "newsletter": True}},
         "cat": {"properties": {"size": "L", "points": 40}},
         "gus": {"country": "ID"},
     }

@@ -165,10 +165,15 @@ def _node(node: Node, ctx: Context) -> Cond:
         return and_(*parts) if node.op == "and" else or_(*parts)
     if isinstance(node, Not):
         # NOT of an unknown (a NULL field) is true: "NOT country = 'ID'" includes no country.
-        return not_(func.coalesce(_node(node.item, ctx), false()))
+        return _negate(_node(node.item, ctx))
     if isinstance(node, Call):
         return _call(node, ctx)
     return _compare(node, ctx)
+
+
+def _negate(cond: Cond) -> Cond:
+    """NOT that treats unknown (NULL) as false, so the negation is true."""
+    return not_(func.coalesce(cond, false()))
 
 
 def _err(message: str, pos: int, expected: str | None = None) -> SegmentQueryError:
@@ -356,7 +361,7 @@ def _list_test(col: Any, cmp: Compare, ctx: Context) -> Cond:
     if cmp.op not in ("contains", "not_contains"):
         raise _err(f'{cmp.name} is a list: use {cmp.name} CONTAINS "..."', cmp.pos, "CONTAINS")
     cond = _json_array_has(col, None, _text_value(cmp.values[0], cmp), ctx)
-    return cond if cmp.op == "contains" else not_(cond)
+    return cond if cmp.op == "contains" else _negate(cond)
 
 
 # --- JSON, per dialect ------------------------------------------------------------------
@@ -406,7 +411,7 @@ def _json_test(col: Any, path: tuple[str, ...], cmp: Compare, ctx: Context) -> C
         substring = (func.strpos(as_text, needle) if pg else func.instr(as_text, needle)) > 0
         text_type = "string" if pg else "text"
         cond = or_(_json_array_has(col, path, needle, ctx), and_(jtype == text_type, substring))
-        return cond if op == "contains" else not_(cond)
+        return cond if op == "contains" else _negate(cond)
     kinds = {v.kind for v in cmp.values}
     if len(kinds) > 1:
         raise _err("give values of one kind in a list", cmp.pos)
@@ -417,7 +422,7 @@ def _json_test(col: Any, path: tuple[str, ...], cmp: Compare, ctx: Context) -> C
             cond = and_(jtype == "boolean", as_text == ("true" if first.flag else "false"))
         else:
             cond = jtype == ("true" if first.flag else "false")
-        return cond if op == "=" else not_(cond)
+        return cond if op == "=" else _negate(cond)
     if first.kind == "duration":
         raise _err("a property holds text, numbers or true/false, not a duration", first.pos)
     if first.kind == "number" or first.kind == "money":
@@ -639,7 +644,7 @@ def _ordered(call: Call, ctx: Context) -> Cond:
                     for t in texts
                 )
             )
-            line_conds.append(cond if arg.op in ("=", "in") else not_(cond))
+            line_conds.append(cond if arg.op in ("=", "in") else _negate(cond))
     source: FromClause = orders_service.orders_table()
     if line_conds:
         source = source.join(lines, l_.order_id == o.id)

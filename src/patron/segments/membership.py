@@ -59,6 +59,12 @@ def _analyze(session: Session, name: str) -> None:
         session.execute(sa.text(f"ANALYZE temp.{name}"))
 
 
+def _analyze_members(session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.text("ANALYZE segment_members"))
+        session.execute(sa.text("ANALYZE segment_history"))
+
+
 def context(session: Session, *, now: datetime, stack: Sequence[str] = ()) -> Context:
     settings = store_service.cached_settings(session)
     conv = store_service.converter(session)
@@ -135,28 +141,7 @@ def diff(
     session.execute(insert(_NEW).from_select(["customer_id"], members))
     _analyze(session, "patron_seg_new")
     sid = segment.id
-    gone = and_(
-        ~exists().where(_NEW.c.customer_id == m.c.customer_id),
-        m.c.segment_id == sid,
-        *([m.c.customer_id.in_(select(_SCOPE.c.customer_id))] if scoped else []),
-    )
-    left = and_(
-        ~exists().where(_NEW.c.customer_id == h.c.customer_id),
-        h.c.segment_id == sid,
-        h.c.exited_at.is_(None),
-        *([h.c.customer_id.in_(select(_SCOPE.c.customer_id))] if scoped else []),
-    )
-    if not scoped:
-        session.execute(update(h).where(left).values(exited_at=now))
-    exited = [r[0] for r in session.execute(delete(m).where(gone).returning(m.c.customer_id))]
-    if scoped:  # few ids: close their stays by key (the planner need not guess)
-        for chunk in _chunks(sorted(exited), 1000):
-            session.execute(
-                update(h)
-                .where(h.c.segment_id == sid, h.c.exited_at.is_(None),
-                       h.c.customer_id.in_(list(chunk)))
-                .values(exited_at=now)
-            )  # fmt: skip
+    exited = _exits_scoped(session, sid, now) if scoped else _exits_full(session, sid, now)
     fresh = select(
         sa.literal(sid),
         _NEW.c.customer_id,
@@ -184,6 +169,53 @@ def diff(
     result = Diff(sorted(entered), sorted(exited))
     announce(session, segment=segment, change=result, now=now, reason=reason)
     return result
+
+
+def _exits_full(session: Session, sid: int, now: datetime) -> list[int]:
+    """Members not in the new set leave: their stays close, their rows go (set-based)."""
+    m = table_of(SegmentMember)
+    h = table_of(SegmentHistory)
+    session.execute(
+        update(h)
+        .where(
+            ~exists().where(_NEW.c.customer_id == h.c.customer_id),
+            h.c.segment_id == sid,
+            h.c.exited_at.is_(None),
+        )
+        .values(exited_at=now)
+    )
+    gone = and_(~exists().where(_NEW.c.customer_id == m.c.customer_id), m.c.segment_id == sid)
+    return [r[0] for r in session.execute(delete(m).where(gone).returning(m.c.customer_id))]
+
+
+def _exits_scoped(session: Session, sid: int, now: datetime) -> list[int]:
+    """Incremental: the few scoped ids no longer in the result leave, by primary key (a
+    NOT EXISTS over every member lets the planner scan them all)."""
+    m = table_of(SegmentMember)
+    h = table_of(SegmentHistory)
+    leaving = session.scalars(
+        select(_SCOPE.c.customer_id).where(
+            ~exists().where(_NEW.c.customer_id == _SCOPE.c.customer_id)
+        )
+    ).all()
+    exited: list[int] = []
+    for chunk in _chunks(sorted(leaving), 1000):
+        ids = list(chunk)
+        exited += [
+            r[0]
+            for r in session.execute(
+                delete(m)
+                .where(m.c.segment_id == sid, m.c.customer_id.in_(ids))
+                .returning(m.c.customer_id)
+            )
+        ]
+    for chunk in _chunks(sorted(exited), 1000):
+        session.execute(
+            update(h)
+            .where(h.c.segment_id == sid, h.c.exited_at.is_(None), h.c.customer_id.in_(list(chunk)))
+            .values(exited_at=now)
+        )
+    return exited
 
 
 def announce(
@@ -291,6 +323,10 @@ def refresh(
             session, segment=segment, compiled=compiled, now=now, reason="full", scoped=False
         )
         segment.full_refreshed_at = now
+        if len(change.entered) + len(change.exited) > 1000:
+            # Fresh statistics, or PostgreSQL's planner keeps believing the members table is
+            # tiny and later scoped runs scan a segment's members instead of probing its key.
+            _analyze_members(session)
     segment.refreshed_at = now
     segment.time_based = bool(compiled.atoms)
     session.execute(delete(_NEW))
