@@ -1,6 +1,7 @@
 """App-wide behaviour: OpenAPI, JSON errors for routing failures, health."""
 
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
 
 def test_openapi_lists_the_api(client: TestClient) -> None:
@@ -28,3 +29,25 @@ def test_malformed_json_body_is_422_not_500(client: TestClient, owner: dict[str,
 
 def test_health(client: TestClient) -> None:
     assert client.get("/health").json()["status"] == "ok"
+
+
+def test_contention_after_retries_is_a_503_with_retry_after(session: Session) -> None:
+    """A deadlock that outlived the retries answers 503 + Retry-After (nothing was applied:
+    the client sends it again), never a 500. The database error is built by hand here: a
+    real three-way deadlock cannot be produced on demand."""
+    from sqlalchemy.exc import OperationalError
+
+    from patron.app import create_app
+
+    class Deadlock(Exception):
+        sqlstate = "40P01"
+
+    app = create_app()
+
+    @app.get("/test-contention")
+    def contended() -> None:
+        raise OperationalError("INSERT ...", {}, Deadlock("deadlock detected"))
+
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.get("/test-contention")
+    assert (r.status_code, r.headers["retry-after"], r.json()["error"]) == (503, "1", "busy")

@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from patron import __version__
@@ -16,6 +17,7 @@ from patron.catalog.api import router as catalog_router
 from patron.config import get_settings
 from patron.core.errors import PatronError
 from patron.customers.api import router as customers_router
+from patron.db import is_contention
 from patron.events.api import router as events_router
 from patron.integrations.api import router as integrations_router
 from patron.integrations.webhooks import router as webhooks_router
@@ -67,6 +69,15 @@ def create_app() -> FastAPI:
         code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
         body = {"error": code.get(exc.status_code, "error"), "message": str(exc.detail)}
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(DBAPIError)
+    async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        if is_contention(exc):  # retried and still contended: nothing was applied
+            log.warning("database contention on %s %s: %s", request.method, request.url.path,
+                        exc.orig)  # fmt: skip
+            body = {"error": "busy", "message": "the store is busy; send the request again"}
+            return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
