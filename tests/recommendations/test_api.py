@@ -29,8 +29,8 @@ def test_every_kind_over_http(client: TestClient, analyst: dict[str, str], ready
     r = client.get(f"/api/recommendations/together?product_ids={mug}", headers=analyst)
     assert r.status_code == 200, r.text
     body = r.json()
-    assert skus(s, body) == ["filter", "coffee"]
-    assert body["items"][0]["reason"] == "bought with Blue Mug (2 orders)"
+    assert skus(s, body) == ["coffee", "filter"]
+    assert body["items"][0]["reason"] == "bought with Blue Mug (3 orders)"
     assert body["items"][0]["reason_code"] == "bought_with"
     assert (body["kind"], body["model_version"]) == ("together", 1)
     assert body["excluded"] == {"inactive": 1, "out_of_stock": 1}

@@ -50,6 +50,7 @@ def active_model(session: Session) -> tuple[scoring.Model, int]:
     model = scoring.loads(artifact.payload, dict(artifact.card.get("params", {})))
     model.sim_t = model.sim.T.tocsr()
     model.support_t = model.support.T.tocsr()
+    model.basket_t = model.basket_sim.T.tocsr()
     with _lock:
         _loaded.update(key=key, model=model, version=info.version)
     return model, info.version

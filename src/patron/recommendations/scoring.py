@@ -44,6 +44,9 @@ class Params:
     assoc_alpha: float = 0.4
     assoc_top_k: int = 100
     together_cf_weight: float = 10.0
+    # ... blended (weight below) with EASE fitted on baskets: items bought in one order
+    basket_lambda: float = 20.0
+    together_assoc_weight: float = 0.3
     # trending
     trend_half_life_days: float = 14.0
     popularity_half_life_days: float = 30.0
@@ -80,6 +83,7 @@ class Model:
     item_ids: IntArray
     sim: sp.csr_matrix  # for you: items x items
     assoc: sp.csr_matrix  # bought together: items x items
+    basket_sim: sp.csr_matrix  # bought together: EASE on baskets x items
     support: sp.csr_matrix  # baskets holding both items (for the kept pairs)
     popularity: FloatArray  # decayed purchases per item
     item_repeat: FloatArray  # share of an item's buyers who bought it in 2+ orders
@@ -102,20 +106,20 @@ class Model:
     # transposes for column reads when explaining (derived on load, not stored)
     sim_t: sp.csr_matrix | None = None
     support_t: sp.csr_matrix | None = None
+    basket_t: sp.csr_matrix | None = None
 
     @property
     def n_items(self) -> int:
         return len(self.item_ids)
 
     def column(self, which: str, j: int) -> tuple[IntArray, FloatArray]:
-        """(rows i, values) of the non-zero m[i, j] of `sim` or `support`."""
-        t = self.sim_t if which == "sim" else self.support_t
+        """(rows i, values) of the non-zero m[i, j] of `sim`, `basket_sim` or `support`."""
+        name = {"sim": "sim_t", "basket": "basket_t", "support": "support_t"}[which]
+        t = getattr(self, name)
         if t is None:
-            t = (self.sim if which == "sim" else self.support).T.tocsr()
-            if which == "sim":
-                self.sim_t = t
-            else:
-                self.support_t = t
+            src = {"sim": self.sim, "basket": self.basket_sim, "support": self.support}[which]
+            t = src.T.tocsr()
+            setattr(self, name, t)
         a, b = t.indptr[j], t.indptr[j + 1]
         return t.indices[a:b].astype(np.int64), t.data[a:b].astype(np.float64)
 
@@ -131,9 +135,15 @@ def fit(data: Dataset, params: Params | None = None, catalog: Catalog | None = N
         method = "ease"
     else:
         sim, method = alg.fit_cosine(x, top_k=p.top_k), "item_knn"
+    baskets = alg.baskets(data)
     assoc, support = alg.fit_association(
-        alg.baskets(data), min_support=p.min_support, alpha=p.assoc_alpha, top_k=p.assoc_top_k
+        baskets, min_support=p.min_support, alpha=p.assoc_alpha, top_k=p.assoc_top_k
     )
+    if data.n_items <= alg.EASE_MAX_ITEMS:
+        basket_sim = alg.fit_ease(baskets, lam=p.basket_lambda, top_k=p.top_k,
+                                  min_users=p.ease_min_users)  # fmt: skip
+    else:
+        basket_sim = alg.fit_cosine(baskets, top_k=p.top_k)
     no_country = np.full(len(data.p_user), -1, dtype=np.int64)
     country = data.user_country[data.p_user] if len(data.user_country) else no_country
     item_category, categories = _index(cat.categories)
@@ -149,6 +159,7 @@ def fit(data: Dataset, params: Params | None = None, catalog: Catalog | None = N
         item_ids=data.item_ids,
         sim=sim,
         assoc=assoc,
+        basket_sim=basket_sim,
         support=support,
         popularity=alg.popularity(data, now=now, half_life_days=p.popularity_half_life_days),
         item_repeat=alg.repeat_rate(data, np.arange(data.n_items), data.n_items),
@@ -215,11 +226,19 @@ def for_you_scores(
 
 
 def together_scores(model: Model, queries: sp.csr_matrix) -> npt.NDArray[np.float64]:
-    """Dense scores per basket (rows of `queries`, binary items) x items; query items -inf."""
-    s = np.asarray((queries @ model.assoc).toarray(), dtype=np.float64)
-    if model.params.together_cf_weight > 0:
-        cf = np.asarray((queries @ model.sim).toarray(), dtype=np.float64)
-        s = s + model.params.together_cf_weight * cf
+    """Dense scores per basket (rows of `queries`, binary items) x items; query items -inf.
+
+    Basket EASE, plus (weighted) the association and the for-you weights, each scaled to
+    its row maximum.
+    """
+    p = model.params
+    s = _row_max_normalise(np.asarray((queries @ model.basket_sim).toarray(), dtype=np.float64))
+    pair = np.asarray((queries @ model.assoc).toarray(), dtype=np.float64)
+    if p.together_cf_weight > 0:
+        pair = pair + p.together_cf_weight * np.asarray(
+            (queries @ model.sim).toarray(), dtype=np.float64
+        )
+    s = s + p.together_assoc_weight * _row_max_normalise(pair)
     pop = model.popularity / max(float(model.popularity.max()), 1e-12)
     s = s + 1e-6 * pop[None, :]
     q = queries.tocoo()
@@ -264,7 +283,7 @@ def dumps(model: Model) -> bytes:
         "vocab": np.asarray(model.vocab, dtype=np.str_),
         "idf": model.idf,
     }
-    for name in ("sim", "assoc", "support", "trending_country", "content"):
+    for name in ("sim", "assoc", "basket_sim", "support", "trending_country", "content"):
         _put(arrays, name, getattr(model, name))
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
@@ -277,6 +296,7 @@ def loads(payload: bytes, params: dict[str, Any]) -> Model:
             item_ids=z["item_ids"].astype(np.int64),
             sim=_get(z, "sim"),
             assoc=_get(z, "assoc"),
+            basket_sim=_get(z, "basket_sim"),
             support=_get(z, "support"),
             popularity=z["popularity"].astype(np.float64),
             item_repeat=z["item_repeat"].astype(np.float64),

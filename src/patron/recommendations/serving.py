@@ -198,7 +198,7 @@ def together(model: scoring.Model, query: set[int]) -> tuple[Scores, Explain]:
     )
     scores = scoring.together_scores(model, q)[0]
     # only items with a co-purchase signal: no popularity filler in "bought together"
-    signal = np.asarray((q @ model.assoc + q @ model.sim).toarray()).ravel()
+    signal = np.asarray((q @ model.assoc + q @ model.sim + q @ model.basket_sim).toarray()).ravel()
     scores[~np.isfinite(scores) | (signal <= 0)] = 0.0
 
     ones = {int(i): 1.0 for i in q_idx}
@@ -207,9 +207,10 @@ def together(model: scoring.Model, query: set[int]) -> tuple[Scores, Explain]:
         src, n = _best(model, "support", j, ones)
         if n >= model.params.min_support:
             return Candidate(j, s, ReasonCode.BOUGHT_WITH, src, f"{int(n)} orders")
-        src, w = _best(model, "sim", j, ones)
-        if w > 0:
-            return Candidate(j, s, ReasonCode.CUSTOMERS_ALSO, src)
+        for which in ("basket", "sim"):
+            src, w = _best(model, which, j, ones)
+            if w > 0:
+                return Candidate(j, s, ReasonCode.CUSTOMERS_ALSO, src)
         return Candidate(j, s, ReasonCode.POPULAR)
 
     return scores, explain
