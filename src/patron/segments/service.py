@@ -108,19 +108,27 @@ def preview(
     """Count and a sample (newest customers first) for a query, without saving anything."""
     started = time.perf_counter()
     compiled = membership.compile_for(session, query=query, now=now or utcnow())
-    ids = membership.member_select(compiled).subquery()
-    count = int(session.scalar(select(func.count()).select_from(ids)) or 0)
+    members = membership.member_select(compiled)
     c = customers_service.customers_table().c
     rows: _list[Any] = []
-    if sample and count:
-        rows = _list(
-            session.execute(
-                select(*_member_columns())
-                .where(c.id.in_(select(ids.c.id)))
-                .order_by(c.id.desc())
-                .limit(sample)
-            )
-        )
+    if sample:
+        # One evaluation: the window count sees every match before LIMIT keeps the sample.
+        picked = session.execute(
+            members.add_columns(func.count().over().label("n"))
+            .order_by(c.id.desc())
+            .limit(sample)
+        ).all()
+        count = int(picked[0].n) if picked else 0
+        if picked:
+            by_id = {
+                r[0]: r
+                for r in session.execute(
+                    select(*_member_columns()).where(c.id.in_([p[0] for p in picked]))
+                )
+            }
+            rows = [by_id[p[0]] for p in picked]
+    else:
+        count = int(session.scalar(select(func.count()).select_from(members.subquery())) or 0)
     return Preview(
         count=count,
         sample=[_member(r) for r in rows],
