@@ -190,3 +190,27 @@ def test_scores_are_segment_conditions(session: Session, store: Store) -> None:
     rich = segments_service.preview(session, query="predicted_clv > 50", sample=0)
     assert rich.count == sum(r["predicted_clv"] > 5000 for r in rows)  # 50 USD in cents
     assert 0 < rich.count < len(rows)
+
+
+def test_backtest_and_train_jobs_write_their_artifacts(session: Session, store: Store) -> None:
+    """The job path computes in a read-only session and writes in the job's own."""
+    wire()
+    cal = AS_OF - timedelta(days=120)
+    bt = service.enqueue_backtest(session, calibration_end=cal, holdout_end=AS_OF)
+    tr = service.enqueue_train(session, as_of=AS_OF)
+    session.commit()
+    stats = worker.WorkerStats()
+    for kind in (service.BACKTEST_JOB, service.TRAIN_JOB):
+        (job,) = jobs_service.claim(session, worker_id="w1", kinds=[kind])
+        session.commit()
+        worker.run_one(job, "w1", stats)
+    assert (stats.done, stats.failed) == (2, 0)
+    assert [jobs_service.get(session, job_id=j).status.value for j in (bt, tr)] == [
+        "done", "done",
+    ]  # fmt: skip
+    cards = {(c.kind, c.version): c.card for c in service.list_models(session)}
+    assert cards[("predictive.backtest", 1)]["calibration_end"] == cal.isoformat()
+    assert cards[("predictive.clv", 1)]["as_of"] == AS_OF.isoformat()
+    t = service.scores_table()
+    assert session.scalar(select(func.count()).select_from(t)) == store.counted
+    assert session.scalar(select(func.min(t.c.model_version))) == 1

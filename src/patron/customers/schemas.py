@@ -238,3 +238,9 @@ class Customer360(CustomerRead):
     identities: list[IdentityRead]
     merges: list[MergeRead]
     timeline: TimelinePage
+    # Sections registered by higher layers (ProfileExtension, wired in patron.wiring).
+    predictions: dict[str, Any] | None = Field(
+        default=None,
+        description="the customer's latest scores (predictive: CLV, churn risk, next order);"
+        " null until scored",
+    )

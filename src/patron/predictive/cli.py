@@ -11,7 +11,7 @@ from rich.table import Table
 
 from patron.clitools import console, fail, handles_errors
 from patron.db import unit_of_work
-from patron.predictive import service
+from patron.predictive import service, tasks
 
 models_app = typer.Typer(help="Predictions: CLV, churn risk, next order.", no_args_is_help=True)
 
@@ -44,8 +44,10 @@ def backtest_command(
         raise fail("both dates are required", field="--calibration-end")
     if ho <= cal:
         raise fail("must be after --calibration-end", field="--holdout-end")
+    with unit_of_work(readonly=True) as ro:
+        card = service.backtest(ro, calibration_end=cal, holdout_end=ho, save=False)
     with unit_of_work() as session:
-        card = service.backtest(session, calibration_end=cal, holdout_end=ho)
+        card = service.save_backtest(session, card=card)
     if as_json:
         _print(card)
         return
@@ -80,13 +82,10 @@ def train_command(
     """Pick models by a backtest on recent history, fit them on all of it, store a version."""
     day = _date(as_of, "--as-of")
     with unit_of_work() as session:
-        card = service.train(
-            session, as_of=day, horizon_months=horizon_months, annual_discount_rate=discount
-        )
-    run = None
-    if score:
-        with unit_of_work() as session:
-            run = service.score(session, as_of=day)
+        card, run = tasks.train_and_score(
+            session, as_of=day, score=score, horizon_months=horizon_months,
+            annual_discount_rate=discount,
+        )  # fmt: skip
     if as_json:
         _print(
             {"model": card.model_dump(mode="json"), "score": run and run.model_dump(mode="json")}
@@ -105,8 +104,10 @@ def score_command(
 ) -> None:
     """Score every customer with the active model now."""
     day = _date(as_of, "--as-of")
+    with unit_of_work(readonly=True) as ro:  # compute without holding SQLite's write lock
+        plan = service.plan_scores(ro, as_of=day)
     with unit_of_work() as session:
-        run = service.score(session, as_of=day)
+        run = service.apply_scores(session, plan=plan)
     if as_json:
         _print(run.model_dump(mode="json"))
         return

@@ -10,7 +10,8 @@ timeline entry for every customer whose churn tier changed. Services flush; the 
 from __future__ import annotations
 
 import time
-from datetime import UTC, date, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 import numpy as np
@@ -119,15 +120,36 @@ def backtest(
         days, act, calibration_end=cal, holdout_end=ho, minor_per_major=10 ** exponent(currency)
     )
     card = {"type": "backtest", "currency": currency, **card}
-    if save:
-        info = artifacts_service.save(
-            session, kind=BACKTEST_KIND, payload=orjson.dumps(card), format="json", card=card
-        )
-        card["artifact_version"] = info.version
-    return card
+    return save_backtest(session, card=card) if save else card
+
+
+def save_backtest(session: Session, *, card: dict[str, Any]) -> dict[str, Any]:
+    """Store a backtest's model card as an artifact (kind predictive.backtest)."""
+    info = artifacts_service.save(
+        session, kind=BACKTEST_KIND, payload=orjson.dumps(card), format="json", card=card
+    )
+    return card | {"artifact_version": info.version}
 
 
 # --- training -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingPlan:
+    """A fitted model ready to store: computed from a read-only session (on SQLite the
+    writer lock is taken only for the short write, not for the whole fit)."""
+
+    payload: bytes
+    card: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ScorePlan:
+    rows: list[dict[str, Any]]
+    model_version: int
+    as_of: date
+    scored_at: datetime
+    started: float
 
 
 def train(
@@ -139,6 +161,28 @@ def train(
 ) -> ModelCard:
     """Pick the models by a backtest on the store's own recent past, then fit them on the
     whole history up to `as_of` and store the result as the active model version."""
+    plan = plan_training(
+        session, as_of=as_of, horizon_months=horizon_months,
+        annual_discount_rate=annual_discount_rate,
+    )  # fmt: skip
+    return save_training(session, plan=plan)
+
+
+def save_training(session: Session, *, plan: TrainingPlan) -> ModelCard:
+    info = artifacts_service.save(
+        session, kind=MODEL_KIND, payload=plan.payload, format="json", card=plan.card
+    )
+    return _card(info)
+
+
+def plan_training(
+    session: Session,
+    *,
+    as_of: date | None = None,
+    horizon_months: int = 12,
+    annual_discount_rate: float = 0.10,
+) -> TrainingPlan:
+    """The computation of `train` (reads only)."""
     as_of = as_of or _today()
     days, act = _history(session)
     cutoff = day_number(as_of)
@@ -205,10 +249,7 @@ def train(
         "horizon_months": horizon_months,
         "annual_discount_rate": annual_discount_rate,
     }
-    info = artifacts_service.save(
-        session, kind=MODEL_KIND, payload=orjson.dumps(payload), format="json", card=card
-    )
-    return _card(info)
+    return TrainingPlan(payload=orjson.dumps(payload), card=card)
 
 
 def _card(info: ArtifactInfo) -> ModelCard:
@@ -255,11 +296,25 @@ def _pick(pred: engine.Predictor, name: str, t: float) -> tuple[Any, Any]:
 
 def score(session: Session, *, as_of: date | None = None) -> ScoreRun:
     """Score every customer with a counted order with the active model (set-based)."""
+    return apply_scores(session, plan=plan_scores(session, as_of=as_of))
+
+
+def plan_scores(
+    session: Session, *, as_of: date | None = None, model: TrainingPlan | None = None
+) -> ScorePlan:
+    """The computation of `score` (reads only): one row per customer, ready to upsert.
+    With `model`, scores with a just-trained model that is not stored yet (its version is
+    given to `apply_scores`)."""
     started = time.perf_counter()
-    artifact = artifacts_service.load_active(session, kind=MODEL_KIND)
-    if artifact is None:
-        raise NotFound("no trained model: run `patron models train` first", field="model")
-    payload = orjson.loads(artifact.payload)
+    version = 0
+    if model is None:
+        artifact = artifacts_service.load_active(session, kind=MODEL_KIND)
+        if artifact is None:
+            raise NotFound("no trained model: run `patron models train` first", field="model")
+        raw, version = artifact.payload, artifact.version
+    else:
+        raw = model.payload
+    payload = orjson.loads(raw)
     fitted = engine.Fitted.from_json(payload["fitted"])
     chosen = payload["chosen"]
     months = int(payload["horizon_months"])
@@ -296,10 +351,6 @@ def score(session: Session, *, as_of: date | None = None) -> ScoreRun:
     now = utcnow()
     currency = _currency(session)
     idx = np.flatnonzero(s.present)
-    table = scores_table()
-    old = {
-        int(c): str(r) for c, r in session.execute(select(table.c.customer_id, table.c.churn_risk))
-    }
     # Columns as NumPy, then plain Python values in one pass (executemany rows).
     ids = days.customer_ids[idx]
     wait_days = np.ceil(wait[idx] * WEEK)
@@ -333,7 +384,7 @@ def score(session: Session, *, as_of: date | None = None) -> ScoreRun:
         "uncertainty": [w or None for w in why.tolist()],
     }
     fixed = {
-        "model_version": artifact.version, "model": counts, "churn_model": churn_m,
+        "model_version": version, "model": counts, "churn_model": churn_m,
         "scored_at": now, "as_of": as_of, "currency": currency, "horizon_months": months,
     }  # fmt: skip
     keys = list(columns)
@@ -341,37 +392,51 @@ def score(session: Session, *, as_of: date | None = None) -> ScoreRun:
         fixed | dict(zip(keys, values, strict=True))
         for values in zip(*columns.values(), strict=True)
     ]
+    return ScorePlan(rows, version, as_of, now, started)
+
+
+def apply_scores(
+    session: Session, *, plan: ScorePlan, model_version: int | None = None
+) -> ScoreRun:
+    """Upsert the planned rows, drop customers no longer scored, and put every churn tier
+    change on the customer's timeline (one insert)."""
+    if model_version is not None:
+        plan = ScorePlan(
+            [r | {"model_version": model_version} for r in plan.rows],
+            model_version, plan.as_of, plan.scored_at, plan.started,
+        )  # fmt: skip
+    table = scores_table()
+    old = {
+        int(c): str(r) for c, r in session.execute(select(table.c.customer_id, table.c.churn_risk))
+    }
     changes = [
         TimelineEntryIn(
-            customer_id=cid,
-            occurred_at=now,
+            customer_id=r["customer_id"],
+            occurred_at=plan.scored_at,
             kind=TimelineKind.PREDICTION,
-            title=f"Churn risk {old[cid]} -> {new}",
+            title=f"Churn risk {old[r['customer_id']]} -> {r['churn_risk']}",
             data={
-                "from": old[cid],
-                "to": new,
-                "churn_probability": round(p, 4),
-                "model_version": artifact.version,
+                "from": old[r["customer_id"]],
+                "to": r["churn_risk"],
+                "churn_probability": round(r["churn_probability"], 4),
+                "model_version": plan.model_version,
             },
         )
-        for cid, new, p in zip(
-            columns["customer_id"], columns["churn_risk"], columns["churn_probability"],
-            strict=True,
-        )
-        if old.get(cid, new) != new
-    ]  # fmt: skip
-    _upsert(session, table, rows)
-    gone = session.execute(delete(table).where(table.c.scored_at != now))
+        for r in plan.rows
+        if old.get(r["customer_id"], r["churn_risk"]) != r["churn_risk"]
+    ]
+    _upsert(session, table, plan.rows)
+    gone = session.execute(delete(table).where(table.c.scored_at != plan.scored_at))
     removed = getattr(gone, "rowcount", 0)
     customers_service.add_timeline_entries(session, changes)
     session.flush()
     return ScoreRun(
-        model_version=artifact.version,
-        scored=len(rows),
+        model_version=plan.model_version,
+        scored=len(plan.rows),
         removed=int(removed or 0),
         tier_changes=len(changes),
-        as_of=as_of,
-        seconds=round(time.perf_counter() - started, 3),
+        as_of=plan.as_of,
+        seconds=round(time.perf_counter() - plan.started, 3),
     )
 
 
@@ -389,10 +454,15 @@ def _upsert(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
         conn.execute(stmt, rows[start : start + _CHUNK])
 
 
-def refresh(session: Session) -> ScoreRun:
-    """The scheduled job: retrain when there is no model or it is a week old, then score."""
+def needs_training(session: Session) -> bool:
+    """No model yet, or the active one is older than a week (the nightly refresh)."""
     info = artifacts_service.active_info(session, kind=MODEL_KIND)
-    if info is None or utcnow() - info.created_at > RETRAIN_AFTER:
+    return info is None or utcnow() - info.created_at > RETRAIN_AFTER
+
+
+def refresh(session: Session) -> ScoreRun:
+    """The scheduled job: retrain when `needs_training`, then score."""
+    if needs_training(session):
         train(session)
     return score(session)
 
