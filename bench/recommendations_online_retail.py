@@ -271,7 +271,8 @@ def main() -> None:
             best, tried = tune_als(data)
             result["implicit_als_tuning"] = {"chosen": best, "tried": tried}
             extra_users = {"implicit_als": als_scorer(best), "implicit_item_knn": knn_scorer}
-        report = evaluation.evaluate(data, train_end=epoch(TRAIN_END), extra_users=extra_users)
+        report = evaluation.evaluate(data, train_end=epoch(TRAIN_END), extra_users=extra_users,
+                                     catalog=cat)  # fmt: skip
         train = data.window(None, epoch(TRAIN_END))
         fits = []
         for _ in range(3):

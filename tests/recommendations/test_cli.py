@@ -35,7 +35,7 @@ def test_train_lists_and_evaluate_json(database: str, tmp_path: Path) -> None:
     report = json.loads(lines[0])
     assert report["train_end"] == f"{train_end}T00:00:00+00:00"
     new = report["tasks"]["new_items"]
-    assert set(new) == {"popularity", "item_knn", "patron"}
+    assert set(new) == {"popularity", "item_knn", "trending", "similar", "patron"}
     assert new["patron"]["lists"] == new["popularity"]["lists"] > 0
     for task in report["tasks"].values():
         for metrics in task.values():

@@ -52,9 +52,11 @@ def test_metrics_by_hand() -> None:
 def test_report_on_the_store(session: Session, store: Store) -> None:
     report = service.evaluate(session, train_end=T0 + timedelta(days=10))
     assert set(report["tasks"]) == {"new_items", "repeat_allowed", "bought_together"}
-    assert set(report["tasks"]["new_items"]) == {"popularity", "item_knn", "patron"}
+    assert set(report["tasks"]["new_items"]) == {
+        "popularity", "item_knn", "trending", "similar", "patron",
+    }  # fmt: skip
     assert set(report["tasks"]["repeat_allowed"]) == {
-        "popularity", "item_knn", "history_popularity", "patron",
+        "popularity", "item_knn", "history_popularity", "trending", "similar", "patron",
     }  # fmt: skip
     assert set(report["tasks"]["bought_together"]) == {"popularity", "cosine", "patron"}
     metrics = report["tasks"]["new_items"]["patron"]

@@ -86,9 +86,10 @@ def test_for_you_repeat_purchase_comes_first(session: Session, trained: Store) -
     got = service.for_you(session, customer_id=s.customers["ann"], limit=4)
     assert listed(s, got) == [
         ("coffee", "you buy this again (bought 3 times)"),
-        ("mug-pro", "customers who bought House Coffee also bought this"),
+        # the content part (same category as her coffee) lifts filter and dark coffee
         ("filter", "customers who bought House Coffee also bought this"),
-        ("mug-green", "customers who bought House Coffee also bought this"),
+        ("mug-pro", "customers who bought House Coffee also bought this"),
+        ("coffee-dark", "customers who bought House Coffee also bought this"),
     ]
 
 
@@ -100,8 +101,8 @@ def test_for_you_from_browsing_only(session: Session, store: Store) -> None:
     got = service.for_you(session, customer_id=joe, limit=3)
     assert listed(s, got) == [
         ("coffee-dark", "because you viewed Steel Kettle"),
-        ("coffee", "because you viewed Steel Kettle"),
         ("mug-red", "because you viewed Steel Kettle"),
+        ("coffee", "because you viewed Steel Kettle"),
     ]
 
 

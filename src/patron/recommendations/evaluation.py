@@ -238,6 +238,29 @@ def patron_scorer(split: Split, model: scoring.Model, *, repeat: bool) -> UserSc
     return score
 
 
+def trending_scorer(model: scoring.Model) -> UserScorer:
+    """The "trending" kind on its own: 14-day decayed popularity, the same for everyone."""
+
+    def score(users: IntArray) -> npt.NDArray[np.float64]:
+        return np.tile(model.trending, (len(users), 1))
+
+    return score
+
+
+def similar_scorer(split: Split, model: scoring.Model) -> UserScorer:
+    """The "similar" kind on its own: content similarity to what the customer bought."""
+    x, _ = scoring.user_vectors(split.train, split.users, now=split.train.last_time,
+                                params=model.params)  # fmt: skip
+    pos = {int(u): i for i, u in enumerate(split.users)}
+
+    def score(users: IntArray) -> npt.NDArray[np.float64]:
+        rows = np.asarray([pos[int(u)] for u in users], dtype=np.int64)
+        profile = x[rows] @ model.content
+        return np.asarray((profile @ model.content.T).toarray(), dtype=np.float64)
+
+    return score
+
+
 def popularity_basket_scorer(split: Split) -> BasketScorer:
     pop = alg.popularity(split.train, now=split.train.last_time, half_life_days=np.inf)
 
@@ -273,11 +296,16 @@ def evaluate(
     seed: int = 0,
     extra_users: dict[str, Callable[[Split], UserScorer]] | None = None,
     extra_baskets: dict[str, Callable[[Split], BasketScorer]] | None = None,
+    catalog: scoring.Catalog | None = None,
 ) -> dict[str, Any]:
-    """Every built-in method (and `extra_*`, e.g. the bench's `implicit` ALS) on one split."""
+    """Every built-in method (and `extra_*`, e.g. the bench's `implicit` ALS) on one split.
+
+    "patron" is what "for you" and "bought together" serve; "trending" and "similar" are
+    those kinds on their own (content needs `catalog`: titles, categories, brands).
+    """
     split = make_split(data, train_end, seed=seed)
     started = time.perf_counter()
-    model = scoring.fit(split.train, params)
+    model = scoring.fit(split.train, params, catalog)
     train_seconds = time.perf_counter() - started
     out: dict[str, Any] = {
         "train_end": train_end,
@@ -310,6 +338,8 @@ def evaluate(
             makers["history_popularity"] = history_popularity_scorer
         for name, make in makers.items():
             res[name] = evaluate_users(split, make(split), task=task, ks=ks)
+        res["trending"] = evaluate_users(split, trending_scorer(model), task=task, ks=ks)
+        res["similar"] = evaluate_users(split, similar_scorer(split, model), task=task, ks=ks)
         res["patron"] = evaluate_users(
             split, patron_scorer(split, model, repeat=task == "repeat_allowed"), task=task, ks=ks
         )

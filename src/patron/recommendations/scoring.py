@@ -36,6 +36,8 @@ class Params:
     repeat_item_gamma: float = 0.5
     # weight of decayed popularity added to the normalised CF score
     pop_weight: float = 0.0
+    # weight of content similarity (title, category, brand) to the customer's items (hybrid)
+    content_weight: float = 0.3
     # a category whose share of (customer, product) pairs bought again is at least this is
     # "consumable" (bought-again allowed) unless a category rule says otherwise
     consumable_repeat_rate: float = 0.15
@@ -212,8 +214,12 @@ def _row_max_normalise(m: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
 def for_you_scores(
     model: Model, x: sp.csr_matrix, history: sp.csr_matrix, *, repeat: bool
 ) -> npt.NDArray[np.float64]:
-    """Dense scores (rows of x) x items: CF, popularity as a tie-breaker, own history."""
+    """Dense scores (rows of x) x items: CF plus content similarity to the customer's items,
+    popularity as a tie-breaker, and (repeat) the customer's own history."""
     cf = _row_max_normalise(np.asarray((x @ model.sim).toarray(), dtype=np.float64))
+    if model.params.content_weight > 0 and model.content.shape[1] > 0:
+        near = np.asarray(((x @ model.content) @ model.content.T).toarray(), dtype=np.float64)
+        cf = cf + model.params.content_weight * _row_max_normalise(near)
     pop = model.popularity / max(float(model.popularity.max()), 1e-12)
     scores = cf + (model.params.pop_weight + 1e-3) * pop[None, :]
     if repeat and model.params.repeat_weight > 0:

@@ -229,7 +229,7 @@ def evaluate(session: Session, *, train_end: datetime) -> dict[str, Any]:
         raise ValidationError(
             f"train_end must fall inside the purchase history ({a} .. {b})", field="train_end"
         )
-    report = evaluation.evaluate(data, train_end=t)
+    report = evaluation.evaluate(data, train_end=t, catalog=cat)
     report["train_end"] = train_end.isoformat()
     return report
 
