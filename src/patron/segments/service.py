@@ -102,6 +102,15 @@ def _member(row: Any, entered_at: datetime | None = None) -> MemberRead:
     )
 
 
+def _profiles(session: Session, ids: _list[int]) -> _list[Any]:
+    """Member columns for these customer ids, in the given order."""
+    if not ids:
+        return []
+    c = customers_service.customers_table().c
+    by_id = {r[0]: r for r in session.execute(select(*_member_columns()).where(c.id.in_(ids)))}
+    return [by_id[i] for i in ids]
+
+
 def preview(
     session: Session, *, query: str, sample: int = 10, now: datetime | None = None
 ) -> Preview:
@@ -111,22 +120,18 @@ def preview(
     members = membership.member_select(compiled)
     c = customers_service.customers_table().c
     rows: _list[Any] = []
-    if sample:
-        # One evaluation: the window count sees every match before LIMIT keeps the sample.
+    if sample and session.get_bind().dialect.name == "postgresql":
+        # Two statements: PostgreSQL counts in parallel and stops the sample at LIMIT.
+        count = int(session.scalar(select(func.count()).select_from(members.subquery())) or 0)
+        picked = session.execute(members.order_by(c.id.desc()).limit(sample)).all()
+        rows = _profiles(session, [p[0] for p in picked])
+    elif sample:
+        # SQLite: one evaluation; the window count sees every match before LIMIT.
         picked = session.execute(
-            members.add_columns(func.count().over().label("n"))
-            .order_by(c.id.desc())
-            .limit(sample)
+            members.add_columns(func.count().over().label("n")).order_by(c.id.desc()).limit(sample)
         ).all()
         count = int(picked[0].n) if picked else 0
-        if picked:
-            by_id = {
-                r[0]: r
-                for r in session.execute(
-                    select(*_member_columns()).where(c.id.in_([p[0] for p in picked]))
-                )
-            }
-            rows = [by_id[p[0]] for p in picked]
+        rows = _profiles(session, [p[0] for p in picked])
     else:
         count = int(session.scalar(select(func.count()).select_from(members.subquery())) or 0)
     return Preview(
