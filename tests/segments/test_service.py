@@ -331,3 +331,62 @@ def test_tick_brings_every_dynamic_segment_up_to_date(session: Session, store: S
     assert [(r.mode, r.entered, r.exited) for r in second] == [("full", 1, 0)]  # > 24 h: full
     third = service.tick(session, now=at + timedelta(minutes=1))
     assert [(r.mode, r.entered, r.exited) for r in third] == [("incremental", 0, 0)]
+
+
+def test_rfm_conditions_read_the_analytics_scores(session: Session, store: Store) -> None:
+    from patron.analytics import service as analytics_service
+
+    analytics_service.refresh_rfm(session, as_of=store.now)
+    scores = analytics_service.rfm_scores(session, limit=100).items
+    assert len(scores) == 7  # every buyer; hal has no order
+    by_group: dict[str, set[str]] = {}
+    for sc in scores:
+        by_group.setdefault(sc.rfm_group.value, set()).update(store.names([sc.customer_id]))
+    for group, names in by_group.items():
+        label = group.replace("_", " ").title()  # "At Risk" names the key at_risk
+        assert who(session, store, f'rfm_group = "{label}"') == names
+    high_r = {n for sc in scores if sc.r_score >= 4 for n in store.names([sc.customer_id])}
+    assert who(session, store, "r_score >= 4") == high_r
+    assert who(session, store, 'NOT rfm_group IN ("champions", "loyal")') == (
+        {"ann", "bob", "cat", "dan", "eve", "fay", "gus", "hal"}
+        - by_group.get("champions", set())
+        - by_group.get("loyal", set())
+    )
+
+
+def test_registered_extra_fields_compile_against_their_table(
+    session: Session, store: Store
+) -> None:
+    from patron.analytics import service as analytics_service
+    from patron.segments.compiler import EXTRA_FIELDS
+
+    def source() -> tuple[object, object, object]:
+        t = analytics_service.rfm_table()
+        return t, t.c.customer_id, t.c.monetary
+
+    service.register_field("test_monetary", service.ExtraField(kind="money", source=source))  # type: ignore[arg-type]
+    try:
+        analytics_service.refresh_rfm(session, as_of=store.now)
+        assert who(session, store, "test_monetary >= 2000000 IDR") == {"cat", "eve"}
+        assert service.fields()["test_monetary"] == "money"
+    finally:
+        EXTRA_FIELDS.pop("test_monetary")
+
+
+def test_a_dynamic_segment_follows_the_static_list_it_reads(session: Session, store: Store) -> None:
+    seg = service.create(
+        session,
+        data=SegmentCreate(name="VIP buyers", query='in_segment("VIP") AND orders_count >= 1'),
+    )
+    service.refresh(session, segment_id=seg.id, now=store.now)
+    assert members(session, store, seg.id) == {"eve"}
+    service.add_members(
+        session,
+        segment_id=store.vip_id,
+        change=MembersChange(emails=["ann@example.com", "hal@example.com"]),
+    )
+    out = service.refresh(
+        session, segment_id=seg.id, mode="incremental", now=store.now + timedelta(minutes=1)
+    )
+    assert (out.mode, out.entered, out.exited) == ("incremental", 1, 0)
+    assert members(session, store, seg.id) == {"ann", "eve"}
