@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import literal, select
 from sqlalchemy.orm import Session
 
 from patron.analytics import service
@@ -255,3 +255,36 @@ def test_rfm_refreshes_as_a_scheduled_job(session: Session, store: Store) -> Non
     assert (stats.done, stats.failed) == (1, 0)
     assert service.rfm_summary(session).customers == 7
     assert len(service.rfm_scores(session).items) == 6
+
+
+def test_breakdown_by_segment_uses_the_wired_membership(session: Session, store: Store) -> None:
+    from patron.analytics import cohorts
+    from patron.customers import service as customers_service
+
+    by = BreakdownDimension.SEGMENT
+    saved = dict(cohorts.MEMBERSHIP_SOURCES)
+    cohorts.MEMBERSHIP_SOURCES.clear()
+    try:
+        with pytest.raises(ValidationError) as err:
+            service.breakdown(session, dimension=by, start=Q2[0], end=Q2[1])
+        assert err.value.field == "by"
+        c = customers_service.customers_table()
+        ids = store.ids
+
+        def members(_: Session) -> object:  # "buyers A and D" and "everyone in the US"
+            pairs = select(c.c.id.label("customer_id"), literal("ad").label("key")).where(
+                c.c.id.in_([ids["A"], ids["D"]])
+            )
+            return pairs.union_all(select(c.c.id, literal("us")).where(c.c.country == "US"))
+
+        service.register_segment_membership(members)  # type: ignore[arg-type]
+        report = service.breakdown(session, dimension=by, start=Q2[0], end=Q2[1])
+    finally:
+        cohorts.MEMBERSHIP_SOURCES.clear()
+        cohorts.MEMBERSHIP_SOURCES.update(saved)
+    # ad: A 80 + 40, D 30 + 90; us: A 80 + 40, E 120 (C has no Q2 order). Shares of 44000.
+    assert [(r.key, r.orders, r.revenue, r.revenue_share, r.customers, r.new_customers)
+            for r in report.rows] == [
+        ("ad", 4, 24000, 0.545455, 2, 1),
+        ("us", 3, 24000, 0.545455, 2, 1),
+    ]  # fmt: skip

@@ -9,6 +9,7 @@ with it, an order in the hour around a month boundary may land in the adjacent m
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from fractions import Fraction
 from typing import Any
@@ -34,6 +35,12 @@ from patron.db import table_of
 from patron.store import service as store_service
 
 MAX_COHORTS = 120
+
+# A higher layer's membership, as a selectable of (customer_id, key) rows: segments wires
+# its members here (patron.wiring), so analytics can break down by segment without
+# importing it. A customer in two segments counts in both rows.
+MembershipSource = Callable[[Session], Any]
+MEMBERSHIP_SOURCES: dict[BreakdownDimension, MembershipSource] = {}
 
 
 def parse_month(text: str, *, field: str) -> int:
@@ -135,6 +142,15 @@ def breakdown(
         key = o.c.channel
     elif dimension is BreakdownDimension.COUNTRY:
         key = func.coalesce(c.c.country, literal("unknown"))
+    elif dimension is BreakdownDimension.SEGMENT:
+        source = MEMBERSHIP_SOURCES.get(dimension)
+        if source is None:
+            raise ValidationError(
+                "no segment membership is wired (the segments domain provides it)", field="by"
+            )
+        members = source(session).subquery("members")
+        frm = frm.join(members, members.c.customer_id == o.c.customer_id)
+        key = members.c.key
     else:
         frm = frm.outerjoin(r, r.c.customer_id == o.c.customer_id)
         key = case(
@@ -158,6 +174,15 @@ def breakdown(
         .order_by(func.sum(net(o)).desc(), key)
     ).all()
     total = sum(int(x[2]) for x in rows)
+    if dimension is BreakdownDimension.SEGMENT:  # rows overlap: share of all revenue
+        total = int(
+            session.scalar(
+                select(func.coalesce(func.sum(net(o)), 0)).where(
+                    counted(o), o.c.placed_at >= at(p.start_at), o.c.placed_at < at(p.end_at)
+                )
+            )
+            or 0
+        )
     spend: dict[str, Fraction] = {}
     if dimension is BreakdownDimension.CHANNEL:
         for channel in session.scalars(select(MarketingSpend.channel).distinct()):

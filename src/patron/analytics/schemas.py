@@ -167,6 +167,7 @@ class BreakdownDimension(StrEnum):
     CHANNEL = "channel"
     COUNTRY = "country"
     RFM_GROUP = "rfm_group"
+    SEGMENT = "segment"  # needs a membership source wired by the segments domain
 
 
 class BreakdownRow(BaseModel):

@@ -125,6 +125,12 @@ def breakdown(
     return _cohorts.breakdown(session, dimension=dimension, start=start, end=end)
 
 
+def register_segment_membership(source: _cohorts.MembershipSource) -> None:
+    """Let the segments domain supply (customer_id, key) membership rows for the breakdown
+    by segment (wired in patron.wiring; analytics never imports segments)."""
+    _cohorts.MEMBERSHIP_SOURCES[BreakdownDimension.SEGMENT] = source
+
+
 # --- marketing spend ----------------------------------------------------------------------
 
 
