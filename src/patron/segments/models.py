@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from patron.db import Base, BigId, Json, UTCDateTime
@@ -32,20 +32,22 @@ class Segment(Base):
 
 
 class SegmentMember(Base):
+    """The current members. No foreign keys: ids come from the customers table itself (a
+    refresh's member set, or a static list resolved against it), and the per-row key checks
+    were a third of the cost of a segment's first population (ADR 13). segments.service
+    deletes a segment's rows with it."""
+
     __tablename__ = "segment_members"
     __table_args__ = (Index("ix_segment_members_customer", "customer_id"),)
 
-    segment_id: Mapped[int] = mapped_column(
-        ForeignKey("segments.id", ondelete="CASCADE"), primary_key=True
-    )
-    customer_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
-    )
+    segment_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(BigId, primary_key=True)
     entered_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class SegmentHistory(Base):
-    """One stay of a customer in a segment: entered_at, and exited_at once they left."""
+    """One stay of a customer in a segment: entered_at, and exited_at once they left (no
+    foreign keys, as for members)."""
 
     __tablename__ = "segment_history"
     __table_args__ = (
@@ -54,8 +56,8 @@ class SegmentHistory(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    segment_id: Mapped[int] = mapped_column(ForeignKey("segments.id", ondelete="CASCADE"))
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    segment_id: Mapped[int] = mapped_column(BigId)
+    customer_id: Mapped[int] = mapped_column(BigId)
     entered_at: Mapped[datetime] = mapped_column(UTCDateTime)
     exited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # full | incremental | time | manual | import

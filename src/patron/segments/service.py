@@ -318,6 +318,8 @@ def delete(session: Session, *, segment_id: int) -> None:
     membership.clear(session, segment=row, now=utcnow())
     h = table_of(SegmentHistory)
     session.execute(h.delete().where(h.c.segment_id == row.id))
+    m = table_of(SegmentMember)
+    session.execute(m.delete().where(m.c.segment_id == row.id))
     session.delete(row)
     session.flush()
 

@@ -147,6 +147,44 @@ def upgrade() -> None:
         batch_op.create_index("ix_rfm_scores_group", ["rfm_group"], unique=False)
 
     op.create_table(
+        "segment_history",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "segment_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "customer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("entered_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("exited_at", patron.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("reason", sa.String(length=16), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_segment_history")),
+    )
+    with op.batch_alter_table("segment_history", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_segment_history_customer", ["customer_id", "entered_at"], unique=False
+        )
+        batch_op.create_index(
+            "ix_segment_history_segment_customer",
+            ["segment_id", "customer_id", "exited_at"],
+            unique=False,
+        )
+
+    op.create_table(
+        "segment_members",
+        sa.Column(
+            "segment_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "customer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("entered_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("segment_id", "customer_id", name=op.f("pk_segment_members")),
+    )
+    with op.batch_alter_table("segment_members", schema=None) as batch_op:
+        batch_op.create_index("ix_segment_members_customer", ["customer_id"], unique=False)
+
+    op.create_table(
         "segment_settings",
         sa.Column("key", sa.String(length=32), nullable=False),
         sa.Column(
@@ -618,68 +656,6 @@ def upgrade() -> None:
         )
 
     op.create_table(
-        "segment_history",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column(
-            "segment_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
-        sa.Column(
-            "customer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
-        sa.Column("entered_at", patron.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("exited_at", patron.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("reason", sa.String(length=16), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["customer_id"],
-            ["customers.id"],
-            name=op.f("fk_segment_history_customer_id_customers"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["segment_id"],
-            ["segments.id"],
-            name=op.f("fk_segment_history_segment_id_segments"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_segment_history")),
-    )
-    with op.batch_alter_table("segment_history", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_segment_history_customer", ["customer_id", "entered_at"], unique=False
-        )
-        batch_op.create_index(
-            "ix_segment_history_segment_customer",
-            ["segment_id", "customer_id", "exited_at"],
-            unique=False,
-        )
-
-    op.create_table(
-        "segment_members",
-        sa.Column(
-            "segment_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
-        sa.Column(
-            "customer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
-        sa.Column("entered_at", patron.db.UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["customer_id"],
-            ["customers.id"],
-            name=op.f("fk_segment_members_customer_id_customers"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["segment_id"],
-            ["segments.id"],
-            name=op.f("fk_segment_members_segment_id_segments"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("segment_id", "customer_id", name=op.f("pk_segment_members")),
-    )
-    with op.batch_alter_table("segment_members", schema=None) as batch_op:
-        batch_op.create_index("ix_segment_members_customer", ["customer_id"], unique=False)
-
-    op.create_table(
         "timeline_entries",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
@@ -883,15 +859,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_timeline_customer_time")
 
     op.drop_table("timeline_entries")
-    with op.batch_alter_table("segment_members", schema=None) as batch_op:
-        batch_op.drop_index("ix_segment_members_customer")
-
-    op.drop_table("segment_members")
-    with op.batch_alter_table("segment_history", schema=None) as batch_op:
-        batch_op.drop_index("ix_segment_history_segment_customer")
-        batch_op.drop_index("ix_segment_history_customer")
-
-    op.drop_table("segment_history")
     with op.batch_alter_table("product_variants", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_product_variants_product_id"))
 
@@ -953,6 +920,15 @@ def downgrade() -> None:
     op.drop_table("sources")
     op.drop_table("segments")
     op.drop_table("segment_settings")
+    with op.batch_alter_table("segment_members", schema=None) as batch_op:
+        batch_op.drop_index("ix_segment_members_customer")
+
+    op.drop_table("segment_members")
+    with op.batch_alter_table("segment_history", schema=None) as batch_op:
+        batch_op.drop_index("ix_segment_history_segment_customer")
+        batch_op.drop_index("ix_segment_history_customer")
+
+    op.drop_table("segment_history")
     with op.batch_alter_table("rfm_scores", schema=None) as batch_op:
         batch_op.drop_index("ix_rfm_scores_group")
 
