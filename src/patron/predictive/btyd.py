@@ -219,12 +219,15 @@ def pnbd_p_alive(p: ParetoNbd, x: Array, t_x: Array, T: Array) -> Array:
     return np.asarray(1.0 / (1.0 + e), dtype=np.float64)
 
 
-def pnbd_expected(p: ParetoNbd, t: float, x: Array, t_x: Array, T: Array) -> Array:
-    """E[purchases in (T, T + t] | x, t_x, T] (note 009, eq. 41)."""
+def pnbd_expected(
+    p: ParetoNbd, t: float, x: Array, t_x: Array, T: Array, *, alive: Array | None = None
+) -> Array:
+    """E[purchases in (T, T + t] | x, t_x, T] (note 009, eq. 41); `alive` = P(alive) if
+    already computed (it does not depend on t)."""
     r, alpha, s, beta = p.r, p.alpha, p.s, p.beta
     if t <= 0:
         return np.zeros_like(x, dtype=np.float64)
-    alive = pnbd_p_alive(p, x, t_x, T)
+    alive = pnbd_p_alive(p, x, t_x, T) if alive is None else alive
     if abs(s - 1.0) < 1e-9:
         tail = np.log((beta + T + t) / (beta + T))
     else:
@@ -232,11 +235,21 @@ def pnbd_expected(p: ParetoNbd, t: float, x: Array, t_x: Array, T: Array) -> Arr
     return np.asarray(alive * (r + x) * (beta + T) / (alpha + T) * tail, dtype=np.float64)
 
 
-def pnbd_p_none(p: ParetoNbd, t: float, x: Array, t_x: Array, T: Array) -> Array:
-    """P(no purchase in (T, T + t] | x, t_x, T) (note 028, eq. 16 with n = 0)."""
+def pnbd_p_none(
+    p: ParetoNbd,
+    t: float,
+    x: Array,
+    t_x: Array,
+    T: Array,
+    *,
+    alive: Array | None = None,
+    log_l: Array | None = None,
+) -> Array:
+    """P(no purchase in (T, T + t] | x, t_x, T) (note 028, eq. 16 with n = 0); `alive` and
+    `log_l` (the log-likelihood) if already computed (they do not depend on t)."""
     r, alpha, s, beta = p.r, p.alpha, p.s, p.beta
-    log_l = pnbd_loglik(p, x, t_x, T)
-    alive = pnbd_p_alive(p, x, t_x, T)
+    log_l = pnbd_loglik(p, x, t_x, T) if log_l is None else log_l
+    alive = pnbd_p_alive(p, x, t_x, T) if alive is None else alive
     pp: Array | float
     if alpha < beta:
         lo, hi, pp = alpha, beta, r + x

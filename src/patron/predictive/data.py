@@ -27,10 +27,11 @@ def _day(session: Session, column: Any) -> ColumnElement[Any]:
 
 
 def _arrays(rows: list[Any], width: int) -> list[np.ndarray[Any, Any]]:
+    """Columns of a result as float arrays (transposed as plain tuples: NumPy probing
+    SQLAlchemy Row objects one by one costs ten times the query)."""
     if not rows:
         return [np.zeros(0, dtype=np.int64) for _ in range(width)]
-    arr = np.array(rows, dtype=np.float64)
-    return [arr[:, i] for i in range(width)]
+    return [np.asarray(col, dtype=np.float64) for col in zip(*map(tuple, rows), strict=True)]
 
 
 def purchase_days(session: Session) -> Days:

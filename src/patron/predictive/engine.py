@@ -251,6 +251,7 @@ class Predictor:
     s: Summary
     sup_count: FloatArray | None
     sup_none: FloatArray | None
+    cache: dict[str, Any] = field(default_factory=dict)
 
     def bg(self, t_days: float) -> tuple[FloatArray, FloatArray]:
         s, t = self.s, t_days / WEEK
@@ -262,8 +263,12 @@ class Predictor:
             return None
         s, t, p = self.s, t_days / WEEK, self.fitted.pareto
         with np.errstate(all="ignore"):
-            return btyd.pnbd_expected(p, t, s.x, s.t_x, s.T), btyd.pnbd_p_none(
-                p, t, s.x, s.t_x, s.T
+            if "pareto" not in self.cache:  # the parts that do not depend on t
+                alive = btyd.pnbd_p_alive(p, s.x, s.t_x, s.T)
+                self.cache["pareto"] = (alive, btyd.pnbd_loglik(p, s.x, s.t_x, s.T))
+            alive, log_l = self.cache["pareto"]
+            return btyd.pnbd_expected(p, t, s.x, s.t_x, s.T, alive=alive), btyd.pnbd_p_none(
+                p, t, s.x, s.t_x, s.T, alive=alive, log_l=log_l
             )
 
     def supervised(self, t_days: float) -> tuple[FloatArray, FloatArray] | None:
@@ -304,7 +309,13 @@ class Predictor:
         raise ValueError(name)
 
     def available(self) -> list[str]:
-        return [n for n in CANDIDATES if n == "blend" or self.model(n, 7.0) is not None]
+        have = {
+            "bgnbd": True,
+            "pareto": self.fitted.pareto is not None,
+            "supervised": self.sup_count is not None and self.sup_none is not None,
+            "blend": True,
+        }
+        return [n for n in CANDIDATES if have[n]]
 
     def value(self) -> FloatArray:
         """Expected spend per future purchase day (Gamma-Gamma posterior mean)."""
