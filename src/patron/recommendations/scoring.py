@@ -109,6 +109,7 @@ class Model:
     sim_t: sp.csr_matrix | None = None
     support_t: sp.csr_matrix | None = None
     basket_t: sp.csr_matrix | None = None
+    content_self: FloatArray | None = None  # each item's content similarity to itself
 
     @property
     def n_items(self) -> int:
@@ -219,6 +220,13 @@ def for_you_scores(
     cf = _row_max_normalise(np.asarray((x @ model.sim).toarray(), dtype=np.float64))
     if model.params.content_weight > 0 and model.content.shape[1] > 0:
         near = np.asarray(((x @ model.content) @ model.content.T).toarray(), dtype=np.float64)
+        if model.content_self is None:
+            model.content_self = np.asarray(
+                model.content.multiply(model.content).sum(axis=1), dtype=np.float64
+            ).ravel()
+        # an item is not "similar to what you bought" because you bought it (as EASE's
+        # zero diagonal): the own-history part scores bought items
+        near = np.maximum(near - x.toarray() * model.content_self[None, :], 0.0)
         cf = cf + model.params.content_weight * _row_max_normalise(near)
     pop = model.popularity / max(float(model.popularity.max()), 1e-12)
     scores = cf + (model.params.pop_weight + 1e-3) * pop[None, :]
