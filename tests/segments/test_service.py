@@ -390,3 +390,14 @@ def test_a_dynamic_segment_follows_the_static_list_it_reads(session: Session, st
     )
     assert (out.mode, out.entered, out.exited) == ("incremental", 1, 0)
     assert members(session, store, seg.id) == {"ann", "eve"}
+
+
+def test_a_changed_query_is_refreshed_in_full_even_by_the_tick(
+    session: Session, store: Store
+) -> None:
+    seg = service.create(session, data=SegmentCreate(name="L", query="last_order_at < -60d"))
+    service.refresh(session, segment_id=seg.id, now=store.now)
+    service.update(session, segment_id=seg.id, data=SegmentUpdate(query="orders_count = 1"))
+    out = service.refresh(session, segment_id=seg.id, mode="incremental", now=store.now)
+    assert (out.mode, out.entered, out.exited, out.members) == ("full", 1, 5, 1)
+    assert members(session, store, seg.id) == {"gus"}

@@ -288,7 +288,7 @@ def update(
             raise ValidationError("a dynamic segment needs a query", field="query")
         row.time_based = check(session, query=given["query"], name=row.name)
         row.query = given["query"]
-        row.full_refreshed_at = row.full_refreshed_at  # membership catches up on refresh
+        row.refreshed_at = None  # the next refresh, even an incremental one, is full
     row.updated_at = utcnow()
     session.flush()
     if changed_query:
