@@ -28,6 +28,7 @@ from patron.predictive.history import WEEK, Days, FloatArray, IntArray, Summary,
 CANDIDATES = ("bgnbd", "pareto", "supervised", "blend")
 NEW_CUSTOMER_WEEKS = 4.0  # younger than this: too little history for a confident number
 MIN_TRAINING_ROWS = 200
+MAX_TRAINING_ROWS = 200_000  # a seeded sample beyond this: LightGBM's cost, not its accuracy
 
 # Feature name -> where it comes from. Sources Patron does not hold yet are zero columns,
 # listed in the model card, so a model trained later with them is comparable.
@@ -230,6 +231,9 @@ def _fit_supervised(fitted: Fitted, days: Days, activity: Activity, start: int) 
     x_all, y_all, windows = training_set(days, activity, fitted.cutoff, fitted.window_days)
     if len(y_all) < MIN_TRAINING_ROWS:
         return
+    if len(y_all) > MAX_TRAINING_ROWS:
+        keep = np.random.default_rng(0).choice(len(y_all), MAX_TRAINING_ROWS, replace=False)
+        x_all, y_all = x_all[np.sort(keep)], y_all[np.sort(keep)]
     none = (y_all == 0).astype(np.int64)
     if none.min() == none.max():
         return
