@@ -41,6 +41,7 @@ def wire() -> None:
     for kind in (ENTERED_JOB, EXITED_JOB):
         if kind not in job_handlers.HANDLERS:  # a flow trigger registered first wins
             job_handlers.register(kind, segments_tasks.membership_changed)
+    analytics_service.register_segment_membership(segments_service.membership_rows)
     job_handlers.register(TRAIN_JOB, recommendations_tasks.train)
     job_handlers.register_schedule(
         TRAIN_SCHEDULE, kind=TRAIN_JOB, every_seconds=recommendations_tasks.SCHEDULE_SECONDS

@@ -401,3 +401,19 @@ def test_a_changed_query_is_refreshed_in_full_even_by_the_tick(
     out = service.refresh(session, segment_id=seg.id, mode="incremental", now=store.now)
     assert (out.mode, out.entered, out.exited, out.members) == ("full", 1, 5, 1)
     assert members(session, store, seg.id) == {"gus"}
+
+
+def test_analytics_breaks_revenue_down_by_segment(session: Session, store: Store) -> None:
+    from patron.analytics import service as analytics_service
+    from patron.analytics.schemas import BreakdownDimension
+    from patron.wiring import wire
+
+    wire()
+    report = analytics_service.breakdown(
+        session,
+        dimension=BreakdownDimension.SEGMENT,
+        start=(store.now - timedelta(days=400)).date(),
+        end=(store.now + timedelta(days=1)).date(),
+    )
+    vip = [(r.key, r.orders, r.customers, r.revenue) for r in report.rows if r.key == "VIP"]
+    assert vip == [("VIP", 4, 1, 300_000_000)]  # eve: 4 orders, 3,000,000.00 IDR

@@ -659,6 +659,15 @@ def members_count(session: Session, *, segment_id: int) -> int:
     return int(session.scalar(select(func.count()).where(m.segment_id == segment_id)) or 0)
 
 
+def membership_rows(session: Session) -> Any:
+    """(customer_id, key = segment name) of every current member of every segment: the
+    source of analytics' breakdown by segment (wired in patron.wiring)."""
+    m = table_of(SegmentMember)
+    return select(m.c.customer_id, Segment.name.label("key")).join_from(
+        m, Segment, Segment.id == m.c.segment_id
+    )
+
+
 def ids_of(session: Session, *, segment_id: int) -> Sequence[int]:
     """Every member's customer id (for campaigns and flows)."""
     m = table_of(SegmentMember).c
