@@ -58,7 +58,8 @@ def worker(url: str, *args: str, hold_file: Path | None = None) -> subprocess.Po
     if hold_file is not None:
         env["PATRON_TEST_HOLD_FILE"] = str(hold_file)
     return subprocess.Popen(
-        [PATRON, "worker", "--poll-interval", "0.05", *args],
+        # The queue alone: no recurring jobs of the domains (ADR 15) among the test's own.
+        [PATRON, "worker", "--poll-interval", "0.05", "--no-schedules", *args],
         env=env, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip

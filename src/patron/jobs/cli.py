@@ -27,6 +27,9 @@ def worker_command(
     max_jobs: int | None = typer.Option(None, "--max-jobs", min=1, help="per thread"),
     poll: float = typer.Option(None, "--poll-interval", min=0.01, help="seconds"),
     lease: int = typer.Option(None, "--lease", min=1, help="seconds a claim is held"),
+    schedules: bool = typer.Option(
+        True, "--schedules/--no-schedules", help="enqueue due recurring jobs (ADR 15)"
+    ),
 ) -> None:
     """Run jobs from the queue until stopped (SIGTERM/SIGINT finish the current job)."""
     settings = get_settings()
@@ -56,6 +59,7 @@ def worker_command(
         max_jobs=max_jobs,
         lease_seconds=lease,
         stop=stop,
+        schedules=schedules,
     )
     console.print(
         f"worker stopped: {stats.done} done, {stats.failed} to retry, {stats.dead} dead,"

@@ -132,15 +132,18 @@ def run(
     lease_seconds: int | None = None,
     stop: threading.Event | None = None,
     schedule_seconds: float = 5.0,
+    schedules: bool = True,
 ) -> WorkerStats:
     """Run until `stop` is set (or, with `burst`, until no job is due).
 
     Due recurring jobs are enqueued at start and then every `schedule_seconds` (in burst
-    mode only at start, so `patron worker --burst` runs what is due and exits)."""
+    mode only at start, so `patron worker --burst` runs what is due and exits), unless
+    `schedules` is false (a worker dedicated to some kinds, or a test of the queue alone)."""
     stop = stop or threading.Event()
     stats = WorkerStats()
     worker_id = new_worker_id()
-    enqueue_due_schedules()
+    if schedules:
+        enqueue_due_schedules()
     args = (worker_id, kinds, stop, poll_seconds, burst, max_jobs, lease_seconds, stats)
     threads = [
         threading.Thread(target=_loop, args=args, name=f"worker-{i}", daemon=True)
@@ -152,7 +155,7 @@ def run(
     )
     for t in threads:
         t.start()
-    if not burst:
+    if schedules and not burst:
         ticker.start()
     for t in threads:
         while t.is_alive():
