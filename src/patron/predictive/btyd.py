@@ -24,7 +24,6 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import minimize
 from scipy.special import betaln, gammaln, hyp2f1, logsumexp
-from scipy.stats import nbinom
 
 Array = NDArray[np.float64]
 
@@ -143,6 +142,8 @@ def bgnbd_count_interval(
     out = []
     for q in (lo_q, hi_q):
         cond = np.clip((q - (1 - alive)) / np.maximum(alive, 1e-12), 0.0, 1.0)
+        from scipy.stats import nbinom  # here: scipy.stats costs every CLI start ~1 s
+
         k = np.where(cond > 0, nbinom.ppf(cond, p.r + x, prob), 0.0)
         out.append(np.asarray(np.nan_to_num(k), dtype=np.float64))
     return out[0], out[1]

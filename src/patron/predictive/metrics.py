@@ -7,9 +7,21 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.stats import rankdata
 
 Array = NDArray[np.float64]
+
+
+def rankdata(values: Array) -> Array:
+    """Average ranks (1-based, ties share their mean rank), as scipy.stats.rankdata; kept
+    here because importing scipy.stats costs every `patron` command about a second."""
+    order = np.argsort(values, kind="mergesort")
+    ordered = np.asarray(values)[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    ends = np.r_[starts[1:], len(ordered)]
+    mean_rank = (starts + ends + 1) / 2.0  # ranks starts+1 .. ends, averaged
+    ranks = np.empty(len(ordered), dtype=np.float64)
+    ranks[order] = np.repeat(mean_rank, ends - starts)
+    return ranks
 
 
 def spearman(a: Array, b: Array) -> float:
