@@ -16,7 +16,7 @@ from patron.recommendations import tasks as recommendations_tasks
 from patron.recommendations.schemas import TRAIN_JOB, TRAIN_SCHEDULE
 from patron.segments import service as segments_service
 from patron.segments import tasks as segments_tasks
-from patron.segments.schemas import ENTERED_JOB, EXITED_JOB, REFRESH_JOB, TICK_JOB
+from patron.segments.schemas import BUILTINS_JOB, ENTERED_JOB, EXITED_JOB, REFRESH_JOB, TICK_JOB
 
 _wired = False
 
@@ -37,6 +37,10 @@ def wire() -> None:
     job_handlers.register(TICK_JOB, segments_tasks.tick)
     job_handlers.register_schedule(
         TICK_JOB, kind=TICK_JOB, every_seconds=segments_tasks.TICK_SECONDS
+    )
+    job_handlers.register(BUILTINS_JOB, segments_tasks.refresh_builtins)
+    job_handlers.register_schedule(
+        BUILTINS_JOB, kind=BUILTINS_JOB, every_seconds=segments_tasks.BUILTINS_SECONDS
     )
     for kind in (ENTERED_JOB, EXITED_JOB):
         if kind not in job_handlers.HANDLERS:  # a flow trigger registered first wins

@@ -129,6 +129,22 @@ def test_scores_are_refreshed_by_the_scheduled_job(session: Session, store: Stor
     assert session.scalar(select(func.max(t.c.as_of))) == datetime.now(UTC).date()
 
 
+def test_the_scheduled_job_on_a_store_without_orders_is_done_not_retried(
+    session: Session,
+) -> None:
+    wire()
+    job_id = jobs_service.enqueue(session, kind=service.REFRESH_JOB, payload={})
+    session.commit()
+    claimed = jobs_service.claim(session, worker_id="w1", kinds=[service.REFRESH_JOB])
+    session.commit()
+    stats = worker.WorkerStats()
+    worker.run_one(claimed[0], "w1", stats)
+    assert (stats.done, stats.failed, stats.dead) == (1, 0, 0)
+    assert jobs_service.get(session, job_id=job_id).status.value == "done"
+    t = service.scores_table()
+    assert session.scalar(select(func.count()).select_from(t)) == 0
+
+
 def test_backtest_validates_its_dates(session: Session, store: Store) -> None:
     with pytest.raises(ValidationError) as info:
         service.backtest(session, calibration_end=AS_OF, holdout_end=AS_OF)

@@ -417,3 +417,21 @@ def test_analytics_breaks_revenue_down_by_segment(session: Session, store: Store
     )
     vip = [(r.key, r.orders, r.customers, r.revenue) for r in report.rows if r.key == "VIP"]
     assert vip == [("VIP", 4, 1, 300_000_000)]  # eve: 4 orders, 3,000,000.00 IDR
+
+
+def test_the_daily_job_installs_the_lifecycle_segments_out_of_the_box(
+    session: Session, store: Store
+) -> None:
+    from patron.jobs import handlers
+    from patron.wiring import wire
+
+    wire()
+    assert handlers.SCHEDULES["segments.builtins"].every_seconds == 86400
+
+    handlers.HANDLERS["segments.builtins"](session, {})
+
+    got = {s.builtin: s.member_count for s in service.list(session).items if s.builtin}
+    assert got == {
+        "new": 2, "repeat": 6, "one_time": 1, "high_value": 2, "at_risk": 0, "lapsed": 0,
+        "cart_abandoners": 1, "vip": 2,
+    }  # fmt: skip

@@ -7,14 +7,18 @@ upsert, not for the minutes a large store's training takes.
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from patron.core.errors import ValidationError
 from patron.db import unit_of_work
 from patron.predictive import service
 from patron.predictive.schemas import ModelCard, ScoreRun
+
+log = logging.getLogger("patron.predictive")
 
 
 def backtest(session: Session, payload: dict[str, Any]) -> None:
@@ -65,6 +69,11 @@ def refresh(session: Session, payload: dict[str, Any]) -> None:
         if not retrain:
             plan = service.plan_scores(ro)
     if retrain:
-        train_and_score(session, as_of=None, score=True)
+        try:
+            train_and_score(session, as_of=None, score=True)
+        except ValidationError as exc:
+            # A new store with no orders yet: nothing to learn, and not a failure to retry
+            # until the job is dead. The next nightly run tries again.
+            log.info("predictive.refresh skipped: %s", exc.message)
     else:
         service.apply_scores(session, plan=plan)

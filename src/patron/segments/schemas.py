@@ -13,6 +13,7 @@ EXITED_JOB = "segment.exited"
 # Job kinds segments handles.
 REFRESH_JOB = "segments.refresh"  # payload {"segment_id": N} or {} for every dynamic segment
 TICK_JOB = "segments.tick"  # incremental + time-based updates (a recurring schedule)
+BUILTINS_JOB = "segments.builtins"  # lifecycle segments installed, thresholds re-derived
 
 
 class SegmentKind(StrEnum):

@@ -12,6 +12,8 @@ from patron.segments import service
 # The segments loop (incremental + time-based updates) runs every minute by default; change
 # it with `patron jobs schedules segments.tick --every N`.
 TICK_SECONDS = 60
+# The lifecycle segments are installed by the first run and their thresholds re-derived daily.
+BUILTINS_SECONDS = 86400
 
 
 def refresh(session: Session, payload: dict[str, Any]) -> None:
@@ -29,6 +31,14 @@ def refresh(session: Session, payload: dict[str, Any]) -> None:
 def tick(session: Session, payload: dict[str, Any]) -> None:
     """segments.tick: incremental and time-based updates of every dynamic segment."""
     service.tick(session)
+
+
+def refresh_builtins(session: Session, payload: dict[str, Any]) -> None:
+    """segments.builtins: the lifecycle segments out of the box (new, repeat, at risk, ...),
+    with thresholds re-derived from the store's purchase cycle as it moves. A built-in that
+    was deleted comes back; disable the schedule (`patron jobs schedules segments.builtins
+    --disable`) to manage them by hand."""
+    service.install_builtins(session, refresh_now=True)
 
 
 def membership_changed(session: Session, payload: dict[str, Any]) -> None:
