@@ -15,11 +15,14 @@ import argparse
 import asyncio
 import json
 import random
+import re
+import subprocess
 import time
 
 import sqlalchemy as sa
 
 from _common import (
+    RESULTS,
     closed_loop,
     drop_database,
     fresh_database,
@@ -87,6 +90,43 @@ def seed(url: str, customers: int, entries: int) -> float:
     return time.perf_counter() - started
 
 
+WRK_SCRIPT = """
+math.randomseed(7)
+request = function()
+  local path = base_path
+  if max_id > 0 then path = path .. math.random(1, max_id) end
+  return wrk.format("GET", path, {["Authorization"] = "Bearer " .. key})
+end
+"""
+
+
+def run_wrk(base: str, path: str, key: str, clients: int, seconds: int, max_id: int) -> dict:
+    """wrk (written in C) as the load generator, so the client costs the 2 cores little:
+    `clients` connections on 2 threads; latency percentiles from its --latency report."""
+    script = RESULTS / "wrk_360.lua"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    script.write_text(f'base_path = "{path}"\nmax_id = {max_id}\nkey = "{key}"\n' + WRK_SCRIPT)
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{clients}", f"-d{seconds}s", "--latency", "-s", str(script), base],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    script.unlink()
+    unit = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    pct = {
+        p: float(v) * unit[u]
+        for p, v, u in re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)", out, re.M)
+    }
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": round(rps),
+        "p50_ms": round(pct["50"], 1),
+        "p90_ms": round(pct["90"], 1),
+        "p99_ms": round(pct["99"], 1),
+        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--backend", choices=["sqlite", "postgresql"], default="postgresql")
@@ -96,6 +136,13 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=5000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument(
+        "--wrk",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="also load with wrk (C, Debian package wrk) for SECONDS per path",
+    )
     args = ap.parse_args()
 
     url = fresh_database(args.backend, f"patron_bench_360_{args.backend}")
@@ -118,6 +165,10 @@ def main() -> None:
                 )
             )
             lat, wall = asyncio.run(closed_loop(base, gets, clients=args.clients, headers=headers))
+            if args.wrk:
+                wrk_health = run_wrk(base, "/health", key, args.clients, args.wrk, 0)
+                wrk_360 = run_wrk(base, "/api/customers/", key, args.clients, args.wrk,
+                                  args.customers)  # fmt: skip
     finally:
         if not args.keep:
             drop_database(url)
@@ -137,6 +188,9 @@ def main() -> None:
         "health_p99_ms": round(percentile(base_lat, 99), 1),
         "machine": machine(),
     }
+    if args.wrk:
+        result["wrk_360"] = wrk_360
+        result["wrk_health"] = wrk_health
     print(json.dumps(result))
 
 
