@@ -26,8 +26,9 @@ from patron.customers import service as customers_service
 from patron.integrations.cli import Format, Kind, run_import
 from patron.store import service as store_service
 from patron.store.schemas import StoreSettings
+from tests.shared_data import SHARED
 
-REAL = Path("/work/shared/data/online_retail_uci/online_retail.csv.gz")
+REAL = SHARED / "online_retail_uci" / "online_retail.csv.gz"
 ROWS = 60_000
 LONDON = ZoneInfo("Europe/London")
 # The documented grid (docs/analytics.md), written out again: R score -> FM score -> group.

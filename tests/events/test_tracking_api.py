@@ -3,7 +3,6 @@
 import gzip
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import orjson
 import pytest
@@ -14,8 +13,9 @@ from sqlalchemy.orm import Session
 from patron.customers import service as customers_service
 from patron.events import service
 from patron.events.models import Event
+from tests.shared_data import SHARED
 
-SPEC = Path(__file__).resolve().parents[3] / "shared" / "data" / "segment_spec"
+SPEC = SHARED / "segment_spec"
 
 
 def count(session: Session) -> int:

@@ -18,8 +18,9 @@ from patron.orders.models import Order, OrderLine, Refund
 from patron.orders.schemas import CustomerRefIn, OrderIn
 from patron.store import service as store_service
 from patron.store.schemas import StoreSettings
+from tests.shared_data import SHARED
 
-REAL_ONLINE_RETAIL = Path("/work/shared/data/online_retail_uci/online_retail.csv.gz")
+REAL_ONLINE_RETAIL = SHARED / "online_retail_uci" / "online_retail.csv.gz"
 
 ONLINE_RETAIL_SAMPLE = """\
 InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country

@@ -2,7 +2,6 @@
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -10,8 +9,9 @@ from patron.core.errors import ValidationError
 from patron.customers.schemas import IdentityKey, IdentityKind
 from patron.integrations import shopify
 from patron.orders.schemas import CartStatus, OrderStatus
+from tests.shared_data import SHARED
 
-FIXTURES = Path("/work/shared/data/shopify_fixtures")
+FIXTURES = SHARED / "shopify_fixtures"
 
 
 def load(name: str, key: str) -> dict:

@@ -4,14 +4,15 @@ import base64
 import hashlib
 import hmac
 import json
-from pathlib import Path
 
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-SHOPIFY = Path("/work/shared/data/shopify_fixtures")
-WOO = Path("/work/shared/data/woocommerce_payloads/json")
+from tests.shared_data import SHARED
+
+SHOPIFY = SHARED / "shopify_fixtures"
+WOO = SHARED / "woocommerce_payloads" / "json"
 TABLES = ["orders", "order_lines", "refunds", "customers", "customer_identities",
           "products", "carts", "webhook_deliveries"]  # fmt: skip
 

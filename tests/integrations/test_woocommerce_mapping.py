@@ -2,13 +2,13 @@
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 from patron.customers.schemas import IdentityKey, IdentityKind
 from patron.integrations import woocommerce
 from patron.orders.schemas import OrderStatus
+from tests.shared_data import SHARED
 
-PAYLOADS = Path("/work/shared/data/woocommerce_payloads/json")
+PAYLOADS = SHARED / "woocommerce_payloads" / "json"
 
 
 def load(name: str) -> dict:

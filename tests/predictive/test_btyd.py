@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 from datetime import date
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,10 +13,11 @@ from scipy import integrate, stats
 
 from patron.predictive import btyd
 from patron.predictive.history import Days, day_number, summarize
+from tests.shared_data import SHARED
 
 # FHL 2005, CDNOW 1/10 sample (2,357 customers), calibration weeks 1-39.
 PAPER = btyd.BgNbd(r=0.243, alpha=4.414, a=0.793, b=2.426)
-SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "cdnow" / "CDNOW_sample.txt"
+SAMPLE = SHARED / "cdnow" / "CDNOW_sample.txt"
 CAL_END = day_number(date(1997, 9, 30))
 
 

@@ -12,8 +12,9 @@ from patron.artifacts import service as artifacts_service
 from patron.core.errors import ValidationError
 from patron.predictive import sentiment, sentiment_data, sentiment_train
 from tests.predictive.sentiment_samples import write_samples
+from tests.shared_data import SHARED
 
-REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "sentiment"
+REAL = SHARED / "sentiment"
 
 
 def test_the_loaders_read_the_layout_and_deduplicate_chinese(tmp_path: Path) -> None:

@@ -26,8 +26,9 @@ from patron.integrations.cli import Format, Kind, run_import
 from patron.segments import membership
 from patron.store import service as store_service
 from patron.store.schemas import StoreSettings
+from tests.shared_data import SHARED
 
-REAL = Path("/work/shared/data/online_retail_uci/online_retail.csv.gz")
+REAL = SHARED / "online_retail_uci" / "online_retail.csv.gz"
 ROWS = 60_000
 NOW = datetime(2011, 1, 20, tzinfo=UTC)
 QUERY = (

@@ -97,9 +97,22 @@ def features(
 
 def _lgb_params() -> dict[str, Any]:
     return {
-        "n_estimators": 300, "learning_rate": 0.03, "num_leaves": 15,
-        "min_child_samples": 50, "random_state": 0, "n_jobs": 1, "verbose": -1,
+        "learning_rate": 0.03, "num_leaves": 15, "min_child_samples": 50,
+        "random_state": 0, "n_jobs": 1, "verbose": -1,
     }  # fmt: skip
+
+
+BOOSTING_ROUNDS = 300
+
+
+def _boost(x: Any, y: Any, objective: str) -> str:
+    """A LightGBM model as text, through the core API: `lightgbm.LGBMRegressor` and friends
+    need scikit-learn, which Patron does not depend on (a warm dev venv hid that)."""
+    import lightgbm as lgb
+
+    params = {**_lgb_params(), "objective": objective}
+    booster = lgb.train(params, lgb.Dataset(x, label=y), num_boost_round=BOOSTING_ROUNDS)
+    return str(booster.model_to_string())
 
 
 def _enc(text: str | None) -> str | None:
@@ -237,12 +250,8 @@ def _fit_supervised(fitted: Fitted, days: Days, activity: Activity, start: int) 
     none = (y_all == 0).astype(np.int64)
     if none.min() == none.max():
         return
-    import lightgbm as lgb
-
-    reg = lgb.LGBMRegressor(objective="poisson", **_lgb_params()).fit(x_all, y_all)
-    clf = lgb.LGBMClassifier(**_lgb_params()).fit(x_all, none)
-    fitted.count_booster = reg.booster_.model_to_string()
-    fitted.churn_booster = clf.booster_.model_to_string()
+    fitted.count_booster = _boost(x_all, y_all, "poisson")
+    fitted.churn_booster = _boost(x_all, none, "binary")
     fitted.training_rows = len(y_all)
     fitted.training_cutoffs = [c for c, _ in windows]
 
