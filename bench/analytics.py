@@ -12,11 +12,19 @@ Seeds:
   --seed online-retail the real UCI Online Retail file through `patron import`
 
     python bench/analytics.py --backend postgresql --seed sql --customers 1000000
+
+A persistent store for repeated runs: `--keep-db patron_1m` seeds into the database of that
+name (PostgreSQL on the bench server, or bench/results/patron_1m.db) once and reuses it while
+its marker (seed, customers, schema hash of the migration) matches; when it does not, the run
+stops unless `--reseed` is given. `--only kpis` times just the KPI quarter.
+
+    python bench/analytics.py --backend postgresql --customers 1000000 --keep-db patron_1m
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import statistics
 import time
@@ -25,9 +33,11 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from _common import RESULTS, drop_database, fresh_database, machine, patron
+from _common import PG_ADMIN, RESULTS, ROOT, drop_database, fresh_database, machine, patron
 
 ONLINE_RETAIL = Path("/work/shared/data/online_retail_uci/online_retail.csv.gz")
+MIGRATIONS = ROOT / "src" / "patron" / "migrations" / "versions"
+TIMED = ("scan", "rfm", "kpis", "cohorts", "cli")
 
 PG = [
     "INSERT INTO sources (id, key, name, kind, channel, created_at)"
@@ -37,17 +47,24 @@ PG = [
        SELECT g, false, 'c' || g || '@example.com', (ARRAY['US','ID','CN','GB'])[1 + g % 4],
         '[]'::jsonb, '{}'::jsonb, now() - interval '740 days', now(), 0, 0, '[]'::jsonb
        FROM generate_series(1, :n) g""",
+    # prev_placed_at: the customer's previous counted order, as refresh_stats keeps it
+    # (a window over each customer's few generated orders; no two share a day).
     """INSERT INTO orders (customer_id, channel, status, currency, subtotal, discount_total,
         shipping_total, tax_total, total, refunded_total, base_total, base_refunded_total,
-        coupon_codes, properties, placed_at, created_at, updated_at)
+        coupon_codes, properties, placed_at, prev_placed_at, created_at, updated_at)
        SELECT g, (ARRAY['web','app','pos','social'])[1 + (g + e) % 4],
-        CASE WHEN (g + e) % 37 = 0 THEN 'cancelled' ELSE 'paid' END, 'USD',
-        t, 0, 0, 0, t, 0, t, 0, '[]'::jsonb, '{}'::jsonb, p, p, p
+        CASE WHEN cancelled THEN 'cancelled' ELSE 'paid' END, 'USD',
+        t, 0, 0, 0, t, 0, t, 0, '[]'::jsonb, '{}'::jsonb, p, prev, p, p
        FROM generate_series(1, CAST(:n AS bigint)) g
-       CROSS JOIN LATERAL generate_series(1, 1 + (g * 7919) % 19) e
-       CROSS JOIN LATERAL (SELECT 1000 + (g * 13 + e * 7919) % 20000 AS t,
-        now() - ((g * 31 + e * 97) % 730) * interval '1 day'
-              - ((g + e) % 24) * interval '1 hour' AS p) x""",
+       CROSS JOIN LATERAL (
+        SELECT e, t, p, cancelled, CASE WHEN NOT cancelled THEN
+            max(p) FILTER (WHERE NOT cancelled) OVER (ORDER BY p
+                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) END AS prev
+        FROM generate_series(1, 1 + (g * 7919) % 19) e
+        CROSS JOIN LATERAL (SELECT 1000 + (g * 13 + e * 7919) % 20000 AS t,
+         now() - ((g * 31 + e * 97) % 730) * interval '1 day'
+               - ((g + e) % 24) * interval '1 hour' AS p, (g + e) % 37 = 0 AS cancelled) x
+       ) y""",
     """INSERT INTO events (source_id, message_id, type, name, customer_id, timestamp,
         received_at, properties, traits, context)
        SELECT 900, 'b' || g || '-' || e, 'page', 'Home', g,
@@ -77,16 +94,20 @@ SQLITE = [
     """WITH RECURSIVE e(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM e WHERE k < 19)
        INSERT INTO orders (customer_id, channel, status, currency, subtotal, discount_total,
         shipping_total, tax_total, total, refunded_total, base_total, base_refunded_total,
-        coupon_codes, properties, placed_at, created_at, updated_at)
+        coupon_codes, properties, placed_at, prev_placed_at, created_at, updated_at)
        SELECT id,
         CASE (id + k) % 4 WHEN 0 THEN 'web' WHEN 1 THEN 'app' WHEN 2 THEN 'pos'
              ELSE 'social' END,
-        CASE WHEN (id + k) % 37 = 0 THEN 'cancelled' ELSE 'paid' END, 'USD',
-        t, 0, 0, 0, t, 0, t, 0, '[]', '{}', at, at, at
+        CASE WHEN cancelled THEN 'cancelled' ELSE 'paid' END, 'USD',
+        t, 0, 0, 0, t, 0, t, 0, '[]', '{}', at,
+        CASE WHEN NOT cancelled THEN max(at) FILTER (WHERE NOT cancelled) OVER (
+            PARTITION BY id ORDER BY at ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+        END, at, at
        FROM (SELECT c.id AS id, k, 1000 + (c.id * 13 + k * 7919) % 20000 AS t,
                     strftime('%Y-%m-%d %H:%M:%S', 'now',
                              '-' || ((c.id * 31 + k * 97) % 730) || ' days',
-                             '-' || ((c.id + k) % 24) || ' hours') || '.000000' AS at
+                             '-' || ((c.id + k) % 24) || ' hours') || '.000000' AS at,
+                    (c.id + k) % 37 = 0 AS cancelled
              FROM customers c JOIN e ON k <= 1 + (c.id * 7919) % 19)""",
     f"""WITH RECURSIVE e(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM e WHERE k < 2)
        INSERT INTO events (source_id, message_id, type, name, customer_id, timestamp,
@@ -104,13 +125,27 @@ SQLITE = [
 
 
 def seed_sql(url: str, n: int) -> None:
+    from patron.orders import service as orders_service
+
+    # The orders' secondary indexes are built after the rows (one sort each), not entry by
+    # entry in random order while 10M rows go in; same definitions as the migration's.
+    order_indexes = [i for i in orders_service.orders_table().indexes if i.name]
     engine = sa.create_engine(url)
     statements = PG if url.startswith("postgresql") else SQLITE
     with engine.connect() as conn:
+        if url.startswith("postgresql"):
+            conn.execute(sa.text("SET maintenance_work_mem = '512MB'"))
         for sql in statements:
             if sql in ("VACUUM ANALYZE", "ANALYZE"):
                 continue
+            is_orders = "INSERT INTO orders" in sql
+            if is_orders:
+                for index in order_indexes:
+                    index.drop(conn)
             conn.execute(sa.text(sql), {"n": n})
+            if is_orders:
+                for index in order_indexes:
+                    index.create(conn)
         conn.commit()
     if url.startswith("postgresql"):
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -119,6 +154,40 @@ def seed_sql(url: str, n: int) -> None:
         with engine.connect() as conn:
             conn.execute(sa.text("ANALYZE"))
             conn.commit()
+    engine.dispose()
+
+
+def schema_hash() -> str:
+    """The schema the database was created with (the one generated migration)."""
+    h = hashlib.sha1()
+    for f in sorted(MIGRATIONS.glob("*.py")):
+        h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def kept_url(backend: str, name: str) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{RESULTS / name}.db"
+    return PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+
+
+def kept_marker(url: str) -> str | None:
+    """The marker a kept database was seeded with, or None (missing, empty, unfinished)."""
+    try:
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:
+            value = conn.execute(sa.text("SELECT marker FROM bench_seed")).scalar()
+        engine.dispose()
+    except sa.exc.SQLAlchemyError:
+        return None
+    return str(value) if value is not None else None
+
+
+def mark_seeded(url: str, marker: str) -> None:
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE bench_seed (marker VARCHAR(200) NOT NULL)"))
+        conn.execute(sa.text("INSERT INTO bench_seed (marker) VALUES (:m)"), {"m": marker})
     engine.dispose()
 
 
@@ -145,20 +214,55 @@ def main() -> None:
     ap.add_argument("--customers", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    ap.add_argument(
+        "--keep-db",
+        metavar="NAME",
+        help="seed into database NAME once and reuse it while seed, size and schema match",
+    )
+    ap.add_argument(
+        "--reseed",
+        action="store_true",
+        help="with --keep-db: drop and seed again when the kept database does not match",
+    )
+    ap.add_argument(
+        "--only", default=",".join(TIMED), help=f"comma-separated subset of {','.join(TIMED)}"
+    )
     args = ap.parse_args()
+    only = set(args.only.split(","))
+    if only - set(TIMED):
+        ap.error(f"--only takes {','.join(TIMED)}")
 
-    url = fresh_database(args.backend)
-    creds = str(RESULTS / "analytics-bench-credentials.txt")
-    patron(url, "init", "--credentials-file", creds)
-    t0 = time.perf_counter()
-    if args.seed == "sql":
-        seed_sql(url, args.customers)
-    elif args.seed == "demo":
-        patron(url, "demo", "--customers", str(args.customers), "--json")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    marker = f"{args.seed}:{args.customers}:{schema_hash()}"
+    reused = False
+    if args.keep_db:
+        url = kept_url(args.backend, args.keep_db)
+        found = kept_marker(url)
+        reused = found == marker
+        if found is not None and not reused and not args.reseed:
+            ap.error(
+                f"{args.keep_db} was seeded as {found}, not {marker} (another size or schema);"
+                " pass --reseed to drop it and seed it again (others may be using it)"
+            )
+        if not reused:
+            url = fresh_database(args.backend, args.keep_db)
     else:
-        patron(url, "init", "--currency", "GBP", "--credentials-file", creds)
-        patron(url, "import", "orders", str(ONLINE_RETAIL), "--format", "online-retail",
-               "--json")  # fmt: skip
+        url = fresh_database(args.backend)
+    t0 = time.perf_counter()
+    if not reused:
+        creds = str(RESULTS / "analytics-bench-credentials.txt")
+        patron(url, "init", "--credentials-file", creds)
+        t0 = time.perf_counter()
+        if args.seed == "sql":
+            seed_sql(url, args.customers)
+        elif args.seed == "demo":
+            patron(url, "demo", "--customers", str(args.customers), "--json")
+        else:
+            patron(url, "init", "--currency", "GBP", "--credentials-file", creds)
+            patron(url, "import", "orders", str(ONLINE_RETAIL), "--format", "online-retail",
+                   "--json")  # fmt: skip
+        if args.keep_db:
+            mark_seeded(url, marker)
     seed_s = time.perf_counter() - t0
 
     from patron import db
@@ -198,24 +302,30 @@ def main() -> None:
         with db.unit_of_work(readonly=True) as session:
             service.cohorts(session)
 
-    scan_s, _ = timed(scan, args.repeat)
-    rfm_s, rfm_runs = timed(rfm, args.repeat)
-    kpi_s, kpi_runs = timed(kpis, args.repeat)
-    cohort_s, _ = timed(cohorts, args.repeat)
+    def run(name: str, fn) -> tuple[float, list[float]]:  # type: ignore[no-untyped-def]
+        return timed(fn, args.repeat) if name in only else (0.0, [])
+
+    scan_s, _ = run("scan", scan)
+    rfm_s, rfm_runs = run("rfm", rfm)
+    kpi_s, kpi_runs = run("kpis", kpis)
+    cohort_s, _ = run("cohorts", cohorts)
     with db.unit_of_work(readonly=True) as session:
         groups = {g.group.value: g.customers for g in service.rfm_summary(session).groups}
-    t0 = time.perf_counter()
-    out = patron(url, "kpis", "--from", quarter[0].isoformat(), "--to", quarter[1].isoformat(),
-                 "--json")  # fmt: skip
-    cli_s = time.perf_counter() - t0
-    assert json.loads(out)["kpis"]
+    cli_s = 0.0
+    if "cli" in only:
+        t0 = time.perf_counter()
+        out = patron(url, "kpis", "--from", quarter[0].isoformat(),
+                     "--to", quarter[1].isoformat(), "--json")  # fmt: skip
+        cli_s = time.perf_counter() - t0
+        assert json.loads(out)["kpis"]
     engine.dispose()
-    if not args.keep:
+    if not args.keep and not args.keep_db:
         drop_database(url)
     result = {
         "bench": "analytics", "backend": args.backend, "seed": args.seed,
         "customers": customers, "orders": orders, "events": events,
         "orders_span": [str(first)[:10], str(last)[:10]], "seed_s": round(seed_s, 1),
+        "reused_db": reused,
         "quarter": [quarter[0].isoformat(), quarter[1].isoformat()],
         "baseline_orders_scan_s": round(scan_s, 3),
         "rfm_refresh_s": round(rfm_s, 3), "rfm_runs_s": [round(x, 3) for x in rfm_runs],

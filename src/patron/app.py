@@ -6,7 +6,7 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -28,6 +28,7 @@ from patron.predictive.sentiment_api import router as sentiment_router
 from patron.recommendations.api import router as recommendations_router
 from patron.segments.api import router as segments_router
 from patron.store.api import router as store_router
+from patron.web import router as web
 from patron.wiring import wire
 
 log = logging.getLogger("patron")
@@ -46,7 +47,9 @@ def create_app() -> FastAPI:
     app = FastAPI(title="Patron", version=__version__, docs_url="/docs", redoc_url=None)
 
     @app.exception_handler(PatronError)
-    async def _patron_error(_: Request, exc: PatronError) -> JSONResponse:
+    async def _patron_error(request: Request, exc: PatronError) -> Response:
+        if web.wants_html(request):
+            return await web.error_page(request, exc.status, str(exc))
         return JSONResponse(exc.to_dict(), status_code=exc.status)
 
     @app.exception_handler(RequestValidationError)
@@ -65,7 +68,9 @@ def create_app() -> FastAPI:
         return JSONResponse(body, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if web.wants_html(request) and exc.status_code in (404, 405):
+            return await web.error_page(request, exc.status_code, str(exc.detail))
         code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
         body = {"error": code.get(exc.status_code, "error"), "message": str(exc.detail)}
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
@@ -106,4 +111,5 @@ def create_app() -> FastAPI:
         sentiment_router,
     ):
         app.include_router(router)
+    web.mount(app)
     return app

@@ -14,12 +14,22 @@ from fractions import Fraction
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Integer, and_, case, cast, exists, func, or_, select
+from sqlalchemy import Integer, and_, case, cast, exists, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from patron.analytics.models import KpiTarget, MarketingSpend
 from patron.analytics.schemas import KpiReport, KpiValue, Period, Trend, Unit
-from patron.analytics.sqlfns import at, counted, days, net, orders, unindexed
+from patron.analytics.sqlfns import (
+    at,
+    counted,
+    days,
+    dialect,
+    elapsed,
+    net,
+    orders,
+    plus_minutes,
+    without_jit,
+)
 from patron.core.errors import ValidationError
 from patron.customers import service as customers_service
 from patron.events import service as events_service
@@ -28,7 +38,9 @@ from patron.store import service as store_service
 SESSION_GAP_DAYS = 30 / 1440  # 30 minutes of inactivity end a session
 SESSION_EVENT_TYPES = ("page", "screen", "track")
 MAX_PERIOD_DAYS = 3660
-LONG_WINDOW = timedelta(days=120)
+# An order up to 30 minutes after a session's last event converts it; the index range looks
+# one minute further so that the float day comparison decides, not the range.
+CONVERSION_REACH_MINUTES = 31
 
 
 @dataclass(frozen=True)
@@ -131,6 +143,7 @@ class Facts:
     new_revenue: int = 0
     new_repeaters: int = 0
     gap_days: float = 0.0
+    gap_seconds: Fraction = Fraction(0)  # exact total of the gaps, in seconds
     gaps: int = 0
     prev_buyers: int = 0
     retained: int = 0
@@ -142,127 +155,149 @@ class Facts:
     feeds: dict[str, float | None] | None = None
 
 
-def _window_facts(session: Session, before: Period, prev: Period, p: Period) -> tuple[Facts, Facts]:
-    """Order facts of `prev` and `p` (and `before`, for retention) in one pass.
+# Kinds of a window order, by its previous counted order (prev) and its period [a, b).
+_GUEST, _FIRST_EVER, _LAPSED, _RETAINED, _AGAIN = range(5)
+# _LAPSED: prev before the period preceding [a, b); _RETAINED: prev in that period;
+# _AGAIN: prev in [a, b) (not the customer's first order of the period).
 
-    One GROUP BY customer over the orders of [before.start, p.end) gives each customer's
-    count, revenue, first and last order per period. The order preceding a period (for the
-    gaps between orders) is the last one of the periods before it; only a customer with no
-    order since before.start but one earlier costs an index probe (MATERIALIZED keeps it to
-    one per customer).
+
+def _window_facts(session: Session, before: Period, prev: Period, p: Period) -> tuple[Facts, Facts]:
+    """Order facts of `prev` and `p` (and the buyers of `before`, for retention) without
+    grouping by customer.
+
+    Every counted order of a customer carries `prev_placed_at`, the placement of that
+    customer's previous counted order (kept by the orders domain, ADR 16). A customer's first
+    order in a period [a, b) is the one whose previous order is before a (or that has none);
+    so each order of the window falls in one of five kinds (guest, first ever, first of the
+    period after a lapse, first of the period after an order in the period before, a later
+    one) and one range scan of [before.start, p.end) over a covering index, grouped by
+    (period, kind), gives buyers, retention, the gaps between orders and their exact length
+    (a customer's gaps add up to their last order minus the one before the period).
+    New customers (first order ever at or after a period's start, from the profile's
+    first_order_at) are a join from the profile into their orders of the window.
     """
     o = orders()
-    # Long windows read much of the table: a scan, not an index range (SQLite; ADR 14).
-    long = p.end - before.start > LONG_WINDOW
-    placed = unindexed(session, o.c.placed_at) if long else o.c.placed_at
-    live = and_(counted(o), placed >= at(before.start_at), placed < at(p.end_at))
-    windows = {
-        "b": (before.start_at, before.end_at),
-        "p": (prev.start_at, prev.end_at),
-        "c": (p.start_at, p.end_at),
-    }
-    inside = {
-        k: and_(o.c.placed_at >= at(a), o.c.placed_at < at(b)) for k, (a, b) in windows.items()
-    }
-    cur, old = Facts(), Facts()
-    for f, key in ((cur, "c"), (old, "p")):
-        n_all, rev_all = session.execute(
-            select(func.count(), func.coalesce(func.sum(net(o)), 0)).where(live, inside[key])
-        ).one()
-        f.orders_all, f.revenue_all = int(n_all), int(rev_all)
-    cols: list[Any] = [o.c.customer_id.label("cid")]
-    for k in ("p", "c"):
-        cols += [
-            func.sum(case((inside[k], 1), else_=0)).label(f"n_{k}"),
-            func.sum(case((inside[k], net(o)), else_=0)).label(f"rev_{k}"),
-            func.min(case((inside[k], o.c.placed_at))).label(f"first_{k}"),
-            func.max(case((inside[k], o.c.placed_at))).label(f"last_{k}"),
-        ]
-    cols += [
-        func.sum(case((inside["b"], 1), else_=0)).label("n_b"),
-        func.max(case((inside["b"], o.c.placed_at))).label("last_b"),
-    ]
-    who = unindexed(session, o.c.customer_id) if long else o.c.customer_id
-    g = select(*cols).where(live, who.is_not(None)).group_by(o.c.customer_id)
-    gs = g.subquery("g")
+    had = o.c.prev_placed_at
+    which = case(
+        (o.c.placed_at >= at(p.start_at), 2), (o.c.placed_at >= at(prev.start_at), 1), else_=0
+    )
+    start_of = case(
+        (which == 2, at(p.start_at)), (which == 1, at(prev.start_at)), else_=at(before.start_at)
+    )
+    earlier = case((which == 2, at(prev.start_at)), else_=at(before.start_at))
+    kind = case(
+        (o.c.customer_id.is_(None), _GUEST),
+        (had.is_(None), _FIRST_EVER),
+        (had < earlier, _LAPSED),
+        (had < start_of, _RETAINED),
+        else_=_AGAIN,
+    )
+    seconds, micros = elapsed(session, had, o.c.placed_at)
+    gapped = and_(o.c.customer_id.is_not(None), had.is_not(None))
+    if dialect(session) == "postgresql":
+        # interval sums are exact (days and microseconds) and cheaper than numeric epochs
+        span: list[Any] = [func.sum(case((gapped, o.c.placed_at - had))), literal(None)]
+    else:
+        span = [func.sum(case((gapped, seconds))), func.sum(case((gapped, micros)))]
+    q = (
+        select(which.label("w"), kind.label("k"), func.count(), func.sum(net(o)), *span)
+        .where(counted(o), o.c.placed_at >= at(before.start_at), o.c.placed_at < at(p.end_at))
+        .group_by(which, kind)
+    )
+    cur, old, oldest = Facts(), Facts(), Facts()
+    by_period = {2: cur, 1: old, 0: oldest}
+    for w, k, n, rev, sec, us in session.execute(q):
+        f = by_period[int(w)]
+        n, rev = int(n), int(rev or 0)
+        f.orders_all += n
+        f.revenue_all += rev
+        if k == _GUEST:
+            continue
+        f.orders_id += n
+        f.revenue_id += rev
+        if k != _AGAIN:
+            f.buyers += n
+        if k == _RETAINED:
+            f.retained += n
+        if k != _FIRST_EVER:
+            f.gaps += n
+            if isinstance(sec, timedelta):
+                total = Fraction(sec // timedelta(microseconds=1), 10**6)
+            else:
+                total = Fraction(sec or 0) + Fraction(int(us or 0), 10**6)
+            f.gap_seconds += total
+    for f in (cur, old):
+        f.gap_days = float(f.gap_seconds / 86400)
+    cur.prev_buyers, old.prev_buyers = old.buyers, oldest.buyers
+    _new_customers(session, prev, p, cur, old)
+    return cur, old
+
+
+def _new_customers(session: Session, prev: Period, p: Period, cur: Facts, old: Facts) -> None:
+    """Buyers of a period whose first counted order is at or after its start, their revenue
+    in it and how many of them ordered twice or more in it."""
+    o = orders()
     c = customers_service.customers_table()
-    o2 = orders().alias("o2")
-    older = (
-        select(func.max(o2.c.placed_at))
-        .where(o2.c.customer_id == gs.c.cid, o2.c.status != "cancelled")
-        .where(o2.c.placed_at < at(before.start_at))
-        .scalar_subquery()
-    )
+    cols: list[Any] = [c.c.id, c.c.first_order_at]
+    for k, q in (("c", p), ("p", prev)):
+        inside = and_(o.c.placed_at >= at(q.start_at), o.c.placed_at < at(q.end_at))
+        cols += [
+            func.sum(case((inside, 1), else_=0)).label(f"n_{k}"),
+            func.sum(case((inside, net(o)), else_=0)).label(f"rev_{k}"),
+        ]
     per = (
-        select(
-            gs,
-            (c.c.first_order_at >= at(p.start_at)).label("new_c"),
-            (c.c.first_order_at >= at(prev.start_at)).label("new_p"),
-            case(
-                (
-                    and_(
-                        gs.c.last_b.is_(None),
-                        gs.c.n_p + gs.c.n_c > 0,
-                        c.c.first_order_at < at(before.start_at),
-                    ),
-                    older,
-                ),
-            ).label("older"),
-        )
-        .select_from(gs.join(c, c.c.id == gs.c.cid))
-        .cte("per")
-        .prefix_with("MATERIALIZED")
+        select(*cols)
+        .select_from(c.join(o, o.c.customer_id == c.c.id))
+        .where(c.c.first_order_at >= at(prev.start_at), counted(o))
+        .where(o.c.placed_at >= at(prev.start_at), o.c.placed_at < at(p.end_at))
+        .group_by(c.c.id, c.c.first_order_at)
+        .subquery("per")
     )
-    one = func.coalesce
     sums: list[Any] = []
-    for k, new, prev_order, earlier_n in (
-        ("c", per.c.new_c, one(per.c.last_p, per.c.last_b, per.c.older), per.c.n_p),
-        ("p", per.c.new_p, one(per.c.last_b, per.c.older), per.c.n_b),
-    ):
+    for k, q in (("c", p), ("p", prev)):
         n = per.c[f"n_{k}"]
-        rev = per.c[f"rev_{k}"]
-        bought = n > 0
-        is_new = and_(bought, new)
-        gap = days(session, per.c[f"last_{k}"]) - days(
-            session, one(prev_order, per.c[f"first_{k}"])
-        )
+        new = and_(n > 0, per.c.first_order_at >= at(q.start_at))
         sums += [
-            case((bought, 1), else_=0),
-            n,
-            rev,
-            case((is_new, 1), else_=0),
-            case((is_new, rev), else_=0),
-            case((and_(is_new, n >= 2), 1), else_=0),
-            case((bought, gap), else_=0),
-            case((bought, n - case((prev_order.is_(None), 1), else_=0)), else_=0),
-            case((earlier_n > 0, 1), else_=0),
-            case((and_(earlier_n > 0, bought), 1), else_=0),
+            case((new, 1), else_=0),
+            case((new, per.c[f"rev_{k}"]), else_=0),
+            case((and_(new, n >= 2), 1), else_=0),
         ]
     row = session.execute(
         select(*[func.coalesce(func.sum(x), 0) for x in sums]).select_from(per)
     ).one()
-    for f, part in ((cur, row[:10]), (old, row[10:])):
-        (f.buyers, f.orders_id, f.revenue_id, f.new_buyers, f.new_revenue, f.new_repeaters) = (
-            int(v) for v in part[:6]
-        )
-        f.gap_days, f.gaps = float(part[6]), int(part[7])
-        f.prev_buyers, f.retained = int(part[8]), int(part[9])
-    return cur, old
+    (cur.new_buyers, cur.new_revenue, cur.new_repeaters) = (int(v) for v in row[:3])
+    (old.new_buyers, old.new_revenue, old.new_repeaters) = (int(v) for v in row[3:])
 
 
-def _sessions(session: Session, p: Period, f: Facts) -> None:
+def _sessions(session: Session, periods: list[tuple[Period, Facts]]) -> None:
+    """Sessions and converted sessions of each period, from one read of the events.
+
+    Sessions are numbered per (customer, period): events of one period never join a session
+    of another, as if each period were read on its own. A session converted when a counted
+    order of the customer falls in [first event, last event + 30 minutes]: one index probe
+    per session, bounded in placed_at so that it reads only real candidates.
+    """
     e = events_service.events_table()
     o = orders()
+    lo = min(q.start_at for q, _ in periods)
+    hi = max(q.end_at for q, _ in periods)
+    part = case(
+        *[
+            (and_(e.c.timestamp >= at(q.start_at), e.c.timestamp < at(q.end_at)), i)
+            for i, (q, _) in enumerate(periods)
+        ]
+    )
     ev = (
         select(
             e.c.customer_id,
+            part.label("part"),
             e.c.timestamp,
             func.lag(e.c.timestamp)
-            .over(partition_by=e.c.customer_id, order_by=(e.c.timestamp, e.c.id))
+            .over(partition_by=(e.c.customer_id, part), order_by=(e.c.timestamp, e.c.id))
             .label("prev"),
             e.c.id,
         )
-        .where(e.c.timestamp >= at(p.start_at), e.c.timestamp < at(p.end_at))
+        .where(e.c.timestamp >= at(lo), e.c.timestamp < at(hi))
         .where(e.c.type.in_(SESSION_EVENT_TYPES), e.c.customer_id.is_not(None))
         .subquery("ev")
     )
@@ -278,35 +313,46 @@ def _sessions(session: Session, p: Period, f: Facts) -> None:
     )
     numbered = select(
         ev.c.customer_id,
+        ev.c.part,
         ev.c.timestamp,
         func.sum(starts)
-        .over(partition_by=ev.c.customer_id, order_by=(ev.c.timestamp, ev.c.id), rows=(None, 0))
+        .over(
+            partition_by=(ev.c.customer_id, ev.c.part),
+            order_by=(ev.c.timestamp, ev.c.id),
+            rows=(None, 0),
+        )
         .label("sid"),
     ).subquery("numbered")
     sess = (
         select(
             numbered.c.customer_id,
+            numbered.c.part,
             numbered.c.sid,
             func.min(numbered.c.timestamp).label("s_start"),
             func.max(numbered.c.timestamp).label("s_end"),
         )
-        .group_by(numbered.c.customer_id, numbered.c.sid)
+        .group_by(numbered.c.customer_id, numbered.c.part, numbered.c.sid)
         .subquery("sess")
     )
+    # The explicit upper bound keeps the probe inside the index (customer, placed_at): only
+    # a real candidate is read; the day comparison after it is the rule itself.
     converted = exists(
         select(o.c.id).where(
             o.c.customer_id == sess.c.customer_id,
-            counted(o),
             o.c.placed_at >= sess.c.s_start,
+            o.c.placed_at <= plus_minutes(session, sess.c.s_end, CONVERSION_REACH_MINUTES),
+            counted(o),
             days(session, o.c.placed_at) <= days(session, sess.c.s_end) + SESSION_GAP_DAYS,
         )
     )
-    n, k = session.execute(
-        select(func.count(), func.coalesce(func.sum(case((converted, 1), else_=0)), 0)).select_from(
-            sess
-        )
-    ).one()
-    f.sessions, f.converted = int(n), int(k)
+    counts = select(
+        sess.c.part, func.count(), func.coalesce(func.sum(case((converted, 1), else_=0)), 0)
+    ).group_by(sess.c.part)
+    for f in (f for _, f in periods):
+        f.sessions = f.converted = 0
+    for i, n, k in session.execute(counts):
+        f = periods[int(i)][1]
+        f.sessions, f.converted = int(n), int(k)
 
 
 def _month_start(d: date) -> date:
@@ -341,8 +387,8 @@ def spend_in(session: Session, p: Period, *, channel: str | None = None) -> Frac
 def facts(session: Session, p: Period, prev: Period, before: Period) -> tuple[Facts, Facts]:
     """All facts of `p` and of the previous period `prev` (`before` precedes `prev`)."""
     cur, old = _window_facts(session, before, prev, p)
+    _sessions(session, [(p, cur), (prev, old)])
     for f, q in ((cur, p), (old, prev)):
-        _sessions(session, q, f)
         f.spend = spend_in(session, q)
         f.feeds = {k: feed(session, start=q.start_at, end=q.end_at) for k, feed in FEEDS.items()}
     return cur, old
@@ -471,8 +517,9 @@ def report(
     p = period(session, start, end)
     prev = previous(session, p)
     before = previous(session, prev)
-    cur_f, prev_f = facts(session, p, prev, before)
-    (to_end, to_start), cum = _to_date(session, [p.end_at, p.start_at])
+    with without_jit(session):
+        cur_f, prev_f = facts(session, p, prev, before)
+        (to_end, to_start), cum = _to_date(session, [p.end_at, p.start_at])
     cur_f.cum_revenue, cur_f.customers_to_date = cum, to_end
     prev_f.cum_revenue, prev_f.customers_to_date = cum - cur_f.revenue_id, to_start
     cur, old = values(cur_f), values(prev_f)

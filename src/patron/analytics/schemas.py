@@ -163,6 +163,30 @@ class CohortReport(BaseModel):
     cohorts: list[CohortRow]
 
 
+class SeriesBucket(StrEnum):
+    DAY = "day"
+    WEEK = "week"  # Monday to Sunday, clipped to the period
+    MONTH = "month"
+
+
+class SeriesPoint(BaseModel):
+    start: date  # inclusive, store-local
+    end: date  # exclusive
+    orders: int
+    revenue: int  # net, base-currency minor units
+    customers: int  # identified customers who ordered in the bucket
+    new_customers: int  # ... whose first counted order is in the bucket
+    returning_customers: int  # customers - new_customers
+
+
+class SeriesReport(BaseModel):
+    currency: str
+    timezone: str
+    bucket: SeriesBucket
+    period: Period
+    points: list[SeriesPoint]
+
+
 class BreakdownDimension(StrEnum):
     CHANNEL = "channel"
     COUNTRY = "country"
@@ -211,6 +235,15 @@ class SpendRead(BaseModel):
     base_amount: int
     note: str | None
     updated_at: datetime
+
+
+class MetricInfo(BaseModel):
+    """A KPI the store reports: its key, English label, unit and better direction."""
+
+    key: str
+    label: str
+    unit: Unit
+    higher_is_better: bool | None  # None: no direction, so no target (spend)
 
 
 class TargetSet(BaseModel):

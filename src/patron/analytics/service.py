@@ -13,16 +13,20 @@ from sqlalchemy.orm import Session
 from patron.analytics import cohorts as _cohorts
 from patron.analytics import kpis as _kpis
 from patron.analytics import rfm as _rfm
+from patron.analytics import series as _series
 from patron.analytics.models import KpiTarget, MarketingSpend, RfmScore
 from patron.analytics.schemas import (
     BreakdownDimension,
     BreakdownReport,
     CohortReport,
     KpiReport,
+    MetricInfo,
     RfmGroup,
     RfmRefresh,
     RfmScorePage,
     RfmSummary,
+    SeriesBucket,
+    SeriesReport,
     SpendRead,
     SpendUpsert,
     TargetRead,
@@ -110,6 +114,14 @@ def kpis(session: Session, *, start: date, end: date) -> KpiReport:
     return _kpis.report(session, start=start, end=end)
 
 
+def series(
+    session: Session, *, start: date, end: date, bucket: SeriesBucket | None = None
+) -> SeriesReport:
+    """Orders, net revenue and new vs returning customers per day, week or month of
+    [start, end) (store-local dates; the bucket is chosen by the period's length if None)."""
+    return _series.series(session, start=start, end=end, bucket=bucket)
+
+
 def register_kpi_feed(metric: str, feed: _kpis.KpiFeed) -> None:
     """Let a later domain feed CSAT, NPS or ROI (wired in patron.wiring)."""
     _kpis.register_feed(metric, feed)
@@ -193,6 +205,14 @@ def _metric(key: str) -> _kpis.Metric:
             f"unknown metric {key!r}; one of: {', '.join(METRIC_KEYS)}", field="metric"
         )
     return metric
+
+
+def list_metrics() -> list[MetricInfo]:
+    """Every KPI in report order; those with `higher_is_better` None take no target."""
+    return [
+        MetricInfo(key=m.key, label=m.label, unit=m.unit, higher_is_better=m.higher_is_better)
+        for m in _kpis.METRICS
+    ]
 
 
 def set_target(session: Session, *, metric: str, value: float) -> TargetRead:

@@ -6,6 +6,8 @@ timestamptz. Each helper spells the same arithmetic for both.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -46,6 +48,37 @@ def days(session: Session, expr: Any) -> ColumnElement[Any]:
     return cast(extract("epoch", expr), Float) / 86400.0
 
 
+def elapsed(session: Session, earlier: Any, later: Any) -> tuple[Any, Any]:
+    """later - earlier as (seconds, microseconds), both exact to add up: the sum of the first
+    plus the sum of the second / 10**6 is the exact total (a float day count would round).
+
+    PostgreSQL: EXTRACT(epoch) of a timestamptz is numeric, exact to the microsecond.
+    SQLite: whole seconds from strftime('%s') of the stored text's first 19 characters and
+    its microseconds (characters 21-26 of 'YYYY-MM-DD HH:MM:SS.ffffff'): two integers that
+    stay far from overflow when summed over millions of rows.
+    """
+    if dialect(session) == "sqlite":
+
+        def whole(expr: Any) -> Any:  # strftime rounds a fraction to milliseconds: cut it
+            return cast(func.strftime("%s", func.substr(expr, 1, 19)), Integer)
+
+        def micro(expr: Any) -> Any:
+            return cast(func.substr(expr, 21, 6), Integer)
+
+        seconds = whole(later) - whole(earlier)
+        micros = micro(later) - micro(earlier)
+        return seconds, micros
+    return extract("epoch", later) - extract("epoch", earlier), literal(0)
+
+
+def plus_minutes(session: Session, expr: Any, minutes: int) -> Any:
+    """A stored datetime plus whole minutes, comparable with the stored columns (SQLite: the
+    same text format; it drops the fraction, so keep a margin where that matters)."""
+    if dialect(session) == "sqlite":
+        return func.strftime("%Y-%m-%d %H:%M:%S", expr, f"+{int(minutes)} minutes")
+    return expr + text(f"interval '{int(minutes)} minutes'")
+
+
 def whole_days_between(session: Session, earlier: Any, later: Any) -> ColumnElement[int]:
     """floor(later - earlier) in days, never below 0."""
     diff = days(session, later) - days(session, earlier)
@@ -64,6 +97,23 @@ def month_index(session: Session, expr: Any, offset_minutes: int) -> ColumnEleme
         return year * 12 + month - 1
     shifted = func.timezone("UTC", expr) + text(f"interval '{int(offset_minutes)} minutes'")
     return cast(extract("year", shifted) * 12 + extract("month", shifted) - 1, Integer)
+
+
+@contextmanager
+def without_jit(session: Session) -> Iterator[None]:
+    """PostgreSQL only: no JIT compilation for the statements inside, in this transaction.
+
+    The KPI statements are wide aggregates over millions of index entries: the planner's
+    cost passes the JIT threshold and compiling them takes longer than running them. The
+    setting is transaction-local and put back afterwards (an error rolls it back anyway).
+    """
+    if dialect(session) != "postgresql":
+        yield
+        return
+    was = session.execute(text("SELECT current_setting('jit')")).scalar_one()
+    session.execute(text("SELECT set_config('jit', 'off', true)"))
+    yield
+    session.execute(text("SELECT set_config('jit', :was, true)"), {"was": was})
 
 
 def orders() -> Table:

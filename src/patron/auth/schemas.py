@@ -122,6 +122,35 @@ class UserRead(BaseModel):
     last_login_at: datetime | None
 
 
+class UserUpdate(BaseModel):
+    """What an owner may change about a user (every field optional)."""
+
+    name: str | None = Field(default=None, max_length=200)
+    role: Role | None = None
+    locale: str | None = Field(default=None, max_length=16)
+    is_active: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WebUser:
+    """The signed-in person behind a browser session, as the web pages need them."""
+
+    session_id: int
+    user_id: int
+    email: str
+    name: str
+    role: Role
+    locale: str
+    csrf_token: str
+
+    @property
+    def principal(self) -> Principal:
+        return Principal(kind="user", id=self.user_id, role=self.role)
+
+    def can(self, permission: Permission) -> bool:
+        return self.principal.can(permission)
+
+
 class ApiKeyCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     role: Role

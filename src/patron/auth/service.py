@@ -7,14 +7,15 @@ import hmac
 import secrets
 import threading
 import time
+from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from patron.auth.models import ApiKey, User
+from patron.auth.models import ApiKey, User, WebSession
 from patron.auth.schemas import (
     ApiKeyCreated,
     ApiKeyRead,
@@ -22,6 +23,8 @@ from patron.auth.schemas import (
     Role,
     UserCreate,
     UserRead,
+    UserUpdate,
+    WebUser,
 )
 from patron.core.errors import Conflict, NotFound, Unauthorized, ValidationError
 from patron.core.ids import normalize_email
@@ -178,3 +181,100 @@ def verify_key(session: Session, *, token: str, kind: str) -> Principal:
 def touch_key(session: Session, *, key_id: int) -> None:
     """Record that a key was used (the guard calls this at most once a minute per key)."""
     session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=utcnow()))
+
+
+def update_user(session: Session, *, user_id: int, data: UserUpdate) -> UserRead:
+    """Change a user's name, role, locale or active flag. The last active owner can be
+    neither demoted nor deactivated (the store would be left with nobody to administer it).
+    Deactivating a user ends their browser sessions."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"user {user_id} not found")
+    demoted = data.role is not None and data.role is not Role.OWNER
+    if user.role == Role.OWNER.value and user.is_active and (demoted or data.is_active is False):
+        owners = session.scalar(
+            select(func.count())
+            .select_from(User)
+            .where(User.role == Role.OWNER.value, User.is_active.is_(True))
+        )
+        if (owners or 0) <= 1:
+            field = "role" if demoted else "is_active"
+            raise Conflict("the store must keep at least one active owner", field=field)
+    if data.name is not None:
+        user.name = data.name
+    if data.role is not None:
+        user.role = data.role.value
+    if data.locale is not None:
+        user.locale = data.locale
+    if data.is_active is not None:
+        user.is_active = data.is_active
+        if not data.is_active:
+            session.execute(delete(WebSession).where(WebSession.user_id == user_id))
+    session.flush()
+    return UserRead.model_validate(user)
+
+
+SESSION_LIFETIME = timedelta(days=7)
+_SESSION_TOUCH = timedelta(minutes=5)
+
+
+def start_web_session(session: Session, *, user_id: int) -> tuple[str, WebUser]:
+    """Open a browser session for a user who just signed in: (cookie secret, the user)."""
+    user = session.get(User, user_id)
+    if user is None or not user.is_active:
+        raise Unauthorized("email or password is wrong")
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    row = WebSession(
+        token_hash=_digest(token),
+        user_id=user.id,
+        csrf_token=secrets.token_urlsafe(32),
+        created_at=now,
+        expires_at=now + SESSION_LIFETIME,
+        last_seen_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return token, _web_user(row, user)
+
+
+def _web_user(row: WebSession, user: User) -> WebUser:
+    return WebUser(
+        session_id=row.id,
+        user_id=user.id,
+        email=user.email,
+        name=user.name,
+        role=Role(user.role),
+        locale=user.locale,
+        csrf_token=row.csrf_token,
+    )
+
+
+def web_user(session: Session, *, token: str) -> WebUser | None:
+    """The user of a live browser session, or None (unknown, expired, user deactivated)."""
+    if not token or len(token) > 100:
+        return None
+    found = session.execute(
+        select(WebSession, User)
+        .join(User, User.id == WebSession.user_id)
+        .where(WebSession.token_hash == _digest(token))
+    ).first()
+    if found is None:
+        return None
+    row, user = found
+    now = utcnow()
+    if row.expires_at <= now or not user.is_active:
+        return None
+    if now - row.last_seen_at > _SESSION_TOUCH:  # a write at most every few minutes
+        row.last_seen_at = now
+        session.flush()
+    return _web_user(row, user)
+
+
+def end_web_session(session: Session, *, token: str) -> None:
+    """Sign out: the cookie's session stops working at once. Expired rows go too."""
+    session.execute(
+        delete(WebSession).where(
+            (WebSession.token_hash == _digest(token)) | (WebSession.expires_at <= utcnow())
+        )
+    )

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -23,14 +24,37 @@ from patron.db import Base, BigId, Json, UTCDateTime
 class Customer(Base):
     __tablename__ = "customers"
     __table_args__ = (
-        Index("ix_customers_email", "email"),
+        # (column, id): lookups, and the sorted, keyset-paginated list (browse.py).
+        Index("ix_customers_email", "email", "id"),
         Index("ix_customers_phone", "phone"),
-        Index("ix_customers_last_name", "last_name"),
+        Index("ix_customers_last_name", "last_name", "id"),
         Index("ix_customers_created", "created_at", "id"),
-        Index("ix_customers_last_order", "last_order_at"),
+        Index("ix_customers_last_order", "last_order_at", "id"),
+        Index("ix_customers_orders", "orders_count", "id"),
+        Index("ix_customers_spent", "total_spent", "id"),
         # Segments: incremental watermark and time-based "new customer" conditions.
         Index("ix_customers_updated", "updated_at"),
         Index("ix_customers_first_order", "first_order_at"),
+        # The tag filter (`tags @> '["vip"]'`) on PostgreSQL; SQLite keeps no such index
+        # (a partial index over no rows: nothing to write).
+        Index(
+            "ix_customers_tags",
+            "tags",
+            postgresql_using="gin",
+            postgresql_ops={"tags": "jsonb_path_ops"},
+            sqlite_where=text("0"),
+        ),
+        # Search: name prefixes (LIKE 'Prefix%' on PostgreSQL, a range on SQLite; browse.py).
+        Index(
+            "ix_customers_first_name",
+            "first_name",
+            postgresql_ops={"first_name": "text_pattern_ops"},
+        ),
+        Index(
+            "ix_customers_last_name_prefix",
+            "last_name",
+            postgresql_ops={"last_name": "text_pattern_ops"},
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -65,7 +89,13 @@ class Identity(Base):
     """One identifier of a customer. `source` is '' for global kinds (email, phone, anonymous)."""
 
     __tablename__ = "customer_identities"
-    __table_args__ = (UniqueConstraint("kind", "source", "value"),)
+    __table_args__ = (
+        UniqueConstraint("kind", "source", "value"),
+        # Search: an external id of any source, an email prefix, a phone (browse.py).
+        Index(
+            "ix_customer_identities_value", "value", postgresql_ops={"value": "text_pattern_ops"}
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)

@@ -244,3 +244,22 @@ class Customer360(CustomerRead):
         description="the customer's latest scores (predictive: CLV, churn risk, next order);"
         " null until scored",
     )
+
+
+class CustomerSort(StrEnum):
+    """Columns the customer list can be sorted by (`browse`): each has an (x, id) index."""
+
+    CREATED = "created"
+    NAME = "name"  # last name
+    EMAIL = "email"
+    ORDERS = "orders"
+    SPENT = "spent"
+    LAST_ORDER = "last_order"
+
+
+class CustomerBrowsePage(BaseModel):
+    """One page of `browse`: cursors to the pages after and before it (None at either end)."""
+
+    items: list[CustomerRead]
+    next_cursor: str | None
+    prev_cursor: str | None

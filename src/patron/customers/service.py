@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy import ColumnElement, Table, bindparam, func, insert, literal, or_, select
+from sqlalchemy import ColumnElement, Select, Table, bindparam, func, insert, literal, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -17,13 +17,16 @@ from patron.core.errors import Conflict, NotFound, ValidationError
 from patron.core.ids import normalize_email, normalize_phone
 from patron.core.pagination import clamp_limit, decode_cursor, encode_cursor
 from patron.core.time import parse_date, parse_datetime, utcnow
+from patron.customers import browse as _browse
 from patron.customers import identity, view360
 from patron.customers.identity import MergeHook, register_merge_hook
 from patron.customers.models import Customer, Identity, Merge, TimelineEntry
 from patron.customers.schemas import (
+    CustomerBrowsePage,
     CustomerCreate,
     CustomerPage,
     CustomerRead,
+    CustomerSort,
     CustomerStats,
     CustomerUpdate,
     IdentityKey,
@@ -41,6 +44,7 @@ __all__ = [
     "ProfileExtension",
     "apply_stats",
     "add_timeline_entries",
+    "browse",
     "clean_traits",
     "create",
     "get",
@@ -335,6 +339,39 @@ def list(  # noqa: A001 - the service verb
         else None
     )
     return CustomerPage(items=items, next_cursor=next_cursor)
+
+
+def browse(
+    session: Session,
+    *,
+    q: str | None = None,
+    country: str | None = None,
+    tag: str | None = None,
+    within: Sequence[Select[Any]] = (),
+    without: Sequence[Select[Any]] = (),
+    sort: CustomerSort = CustomerSort.CREATED,
+    descending: bool = True,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> CustomerBrowsePage:
+    """The customer list of the web app: `list`'s search and filters, sorted by any
+    `CustomerSort` column either way, keyset-paginated forwards and backwards.
+
+    `within` / `without`: selects of one column of customer ids (an RFM group, a segment's
+    members, a churn tier) the customers must / must not be in."""
+    conditions: _list[ColumnElement[bool]] = []
+    if country:
+        conditions.append(Customer.country == country.strip().upper())
+    if tag:
+        conditions.append(_has_tag(session, tag.strip()))
+    text = (q or "").strip()
+    search, few = _browse.search_condition(session, text) if text else (None, False)
+    few = few or any(_browse.is_small(session, ids) for ids in within)
+    base = _browse.base_query(search=search, conditions=conditions, within=within, without=without)
+    return _browse.browse(
+        session, base=base, sort=CustomerSort(sort), descending=descending, cursor=cursor,
+        limit=limit, few=few,
+    )  # fmt: skip
 
 
 def _int_cursor(value: Any) -> int:

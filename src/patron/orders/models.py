@@ -17,6 +17,16 @@ class Order(Base):
         Index("ix_orders_customer_placed", "customer_id", "placed_at"),
         Index("ix_orders_placed", "placed_at", "id"),
         Index("ix_orders_updated", "updated_at"),  # segments: incremental watermark
+        # analytics: the KPI window is an index-only range scan (ADR 16)
+        Index(
+            "ix_orders_placed_kpi",
+            "placed_at",
+            "customer_id",
+            "prev_placed_at",
+            "base_total",
+            "base_refunded_total",
+            "status",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -40,6 +50,10 @@ class Order(Base):
     coupon_codes: Mapped[list[str]] = mapped_column(Json, default=list)
     properties: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     placed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # placed_at of the same customer's previous counted order (by placed_at, then id); null
+    # on a customer's first counted order and on cancelled orders. Kept by refresh_stats for
+    # the customer's orders whenever they change; read by analytics KPIs (ADR 16).
+    prev_placed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Digest of the last input this order was written from: a replay that matches is skipped.
     fingerprint: Mapped[str | None] = mapped_column(String(40))
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -521,7 +521,8 @@ def apply_cart_item_changes(
 
 def refresh_stats(session: Session, *, customer_ids: Sequence[int]) -> None:
     """Recompute orders count, total spent (base currency, net of refunds, cancelled
-    excluded), first/last order and channels for these customers, in SQL."""
+    excluded), first/last order and channels for these customers, in SQL; and each of
+    their orders' `prev_placed_at` (the previous counted order, for analytics)."""
     ids = sorted(set(customer_ids))
     if not ids:
         return
@@ -572,7 +573,41 @@ def refresh_stats(session: Session, *, customer_ids: Sequence[int]) -> None:
                     channels=sorted(chans.get(cid, set()) | set(seen.get(cid, []))),
                 )
             )
+        _refresh_previous(session, chunk)
     customers_service.apply_stats(session, stats)
+
+
+def _refresh_previous(session: Session, customer_ids: Sequence[int]) -> None:
+    """Set every order's `prev_placed_at` for these customers from their orders as they are
+    now (one window over their counted orders; cancelled orders get null). Recomputed, not
+    adjusted, so a replay, a cancel, a late order or a merge and its undo all end exact."""
+    o = table_of(Order)
+    seq = (
+        select(
+            o.c.id.label("oid"),
+            func.lag(o.c.placed_at)
+            .over(partition_by=o.c.customer_id, order_by=(o.c.placed_at, o.c.id))
+            .label("prev"),
+        )
+        .where(o.c.customer_id.in_(customer_ids), o.c.status != _CANCELLED)
+        .subquery("seq")
+    )
+    session.execute(
+        sa.update(o)
+        .where(o.c.id == seq.c.oid, o.c.prev_placed_at.is_distinct_from(seq.c.prev))
+        .values(prev_placed_at=seq.c.prev)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        sa.update(o)
+        .where(
+            o.c.customer_id.in_(customer_ids),
+            o.c.status == _CANCELLED,
+            o.c.prev_placed_at.is_not(None),
+        )
+        .values(prev_placed_at=None)
+        .execution_options(synchronize_session=False)
+    )
 
 
 # --- merge hooks ------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import time
 import weakref
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -84,8 +85,23 @@ def cached_settings(session: Session) -> StoreSettings:
     return value
 
 
+# The languages Patron's pages and messages are written in.
+LOCALES = ("en", "id", "zh_Hans")
+
+
 def update_settings(session: Session, *, settings: StoreSettings) -> StoreSettings:
     settings.base_currency = normalize_currency(settings.base_currency, field="base_currency")
+    try:
+        ZoneInfo(settings.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(
+            f"timezone {settings.timezone!r} is not an IANA time zone (e.g. Asia/Jakarta)",
+            field="timezone",
+        ) from None
+    if settings.default_locale not in LOCALES:
+        raise ValidationError(
+            f"default_locale must be one of {', '.join(LOCALES)}", field="default_locale"
+        )
     for code, rate in settings.fx_rates.items():
         normalize_currency(code, field=f"fx_rates.{code}")
         try:

@@ -317,14 +317,36 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("customers", schema=None) as batch_op:
         batch_op.create_index("ix_customers_created", ["created_at", "id"], unique=False)
-        batch_op.create_index("ix_customers_email", ["email"], unique=False)
+        batch_op.create_index("ix_customers_email", ["email", "id"], unique=False)
+        batch_op.create_index(
+            "ix_customers_first_name",
+            ["first_name"],
+            unique=False,
+            postgresql_ops={"first_name": "text_pattern_ops"},
+        )
         batch_op.create_index("ix_customers_first_order", ["first_order_at"], unique=False)
-        batch_op.create_index("ix_customers_last_name", ["last_name"], unique=False)
-        batch_op.create_index("ix_customers_last_order", ["last_order_at"], unique=False)
+        batch_op.create_index("ix_customers_last_name", ["last_name", "id"], unique=False)
+        batch_op.create_index(
+            "ix_customers_last_name_prefix",
+            ["last_name"],
+            unique=False,
+            postgresql_ops={"last_name": "text_pattern_ops"},
+        )
+        batch_op.create_index("ix_customers_last_order", ["last_order_at", "id"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_customers_merged_into_id"), ["merged_into_id"], unique=False
         )
+        batch_op.create_index("ix_customers_orders", ["orders_count", "id"], unique=False)
         batch_op.create_index("ix_customers_phone", ["phone"], unique=False)
+        batch_op.create_index("ix_customers_spent", ["total_spent", "id"], unique=False)
+        batch_op.create_index(
+            "ix_customers_tags",
+            ["tags"],
+            unique=False,
+            postgresql_using="gin",
+            postgresql_ops={"tags": "jsonb_path_ops"},
+            sqlite_where=sa.text("0"),
+        )
         batch_op.create_index("ix_customers_updated", ["updated_at"], unique=False)
 
     op.create_table(
@@ -374,6 +396,27 @@ def upgrade() -> None:
         batch_op.create_index("ix_products_created", ["created_at", "id"], unique=False)
 
     op.create_table(
+        "web_sessions",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("csrf_token", sa.String(length=64), nullable=False),
+        sa.Column("created_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_seen_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_web_sessions_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_web_sessions")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_web_sessions_token_hash")),
+    )
+    with op.batch_alter_table("web_sessions", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_web_sessions_user_id"), ["user_id"], unique=False)
+
+    op.create_table(
         "webhook_deliveries",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
@@ -418,6 +461,12 @@ def upgrade() -> None:
     with op.batch_alter_table("customer_identities", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_customer_identities_customer_id"), ["customer_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_customer_identities_value",
+            ["value"],
+            unique=False,
+            postgresql_ops={"value": "text_pattern_ops"},
         )
 
     op.create_table(
@@ -532,6 +581,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("placed_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("prev_placed_at", patron.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("fingerprint", sa.String(length=40), nullable=True),
         sa.Column("cancelled_at", patron.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("created_at", patron.db.UTCDateTime(timezone=True), nullable=False),
@@ -549,6 +599,18 @@ def upgrade() -> None:
             "ix_orders_customer_placed", ["customer_id", "placed_at"], unique=False
         )
         batch_op.create_index("ix_orders_placed", ["placed_at", "id"], unique=False)
+        batch_op.create_index(
+            "ix_orders_placed_kpi",
+            [
+                "placed_at",
+                "customer_id",
+                "prev_placed_at",
+                "base_total",
+                "base_refunded_total",
+                "status",
+            ],
+            unique=False,
+        )
         batch_op.create_index("ix_orders_updated", ["updated_at"], unique=False)
 
     op.create_table(
@@ -874,6 +936,7 @@ def downgrade() -> None:
     op.drop_table("predictive_scores")
     with op.batch_alter_table("orders", schema=None) as batch_op:
         batch_op.drop_index("ix_orders_updated")
+        batch_op.drop_index("ix_orders_placed_kpi")
         batch_op.drop_index("ix_orders_placed")
         batch_op.drop_index("ix_orders_customer_placed")
 
@@ -890,6 +953,9 @@ def downgrade() -> None:
 
     op.drop_table("customer_merges")
     with op.batch_alter_table("customer_identities", schema=None) as batch_op:
+        batch_op.drop_index(
+            "ix_customer_identities_value", postgresql_ops={"value": "text_pattern_ops"}
+        )
         batch_op.drop_index(batch_op.f("ix_customer_identities_customer_id"))
 
     op.drop_table("customer_identities")
@@ -897,6 +963,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_webhook_deliveries_source_received")
 
     op.drop_table("webhook_deliveries")
+    with op.batch_alter_table("web_sessions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_web_sessions_user_id"))
+
+    op.drop_table("web_sessions")
     with op.batch_alter_table("products", schema=None) as batch_op:
         batch_op.drop_index("ix_products_created")
         batch_op.drop_index("ix_products_category")
@@ -905,11 +975,25 @@ def downgrade() -> None:
     op.drop_table("integration_connections")
     with op.batch_alter_table("customers", schema=None) as batch_op:
         batch_op.drop_index("ix_customers_updated")
+        batch_op.drop_index(
+            "ix_customers_tags",
+            postgresql_using="gin",
+            postgresql_ops={"tags": "jsonb_path_ops"},
+            sqlite_where=sa.text("0"),
+        )
+        batch_op.drop_index("ix_customers_spent")
         batch_op.drop_index("ix_customers_phone")
+        batch_op.drop_index("ix_customers_orders")
         batch_op.drop_index(batch_op.f("ix_customers_merged_into_id"))
         batch_op.drop_index("ix_customers_last_order")
+        batch_op.drop_index(
+            "ix_customers_last_name_prefix", postgresql_ops={"last_name": "text_pattern_ops"}
+        )
         batch_op.drop_index("ix_customers_last_name")
         batch_op.drop_index("ix_customers_first_order")
+        batch_op.drop_index(
+            "ix_customers_first_name", postgresql_ops={"first_name": "text_pattern_ops"}
+        )
         batch_op.drop_index("ix_customers_email")
         batch_op.drop_index("ix_customers_created")
 
