@@ -9,6 +9,9 @@ cut from train (train < 2011-06-01 <= validation < 2011-09-01), then refit on al
 implicit's item-kNN (cosine) runs on the same split. Bench-only requirements:
 bench/requirements-recommendations.txt.
 
+Patron's own hyper-parameters (`scoring.Params`) were chosen on the same validation split;
+its figures there are printed as `patron_validation`.
+
 Latency: a `patron demo` store (SQLite), one trained model, each kind called in-process
 through the service and over HTTP against `patron serve`; p50 / p99 per request.
 
@@ -251,6 +254,19 @@ def latency(customers: int, requests: int) -> dict[str, Any]:
         drop_database(url)
 
 
+def _summary(report: dict[str, Any]) -> dict[str, Any]:
+    """Patron's figure at 10 on every task, next to the same run's baselines."""
+    t = report["tasks"]
+    return {
+        "new_items_recall@10": t["new_items"]["patron"]["recall@10"],
+        "new_items_ndcg@10": t["new_items"]["patron"]["ndcg@10"],
+        "repeat_allowed_ndcg@10": t["repeat_allowed"]["patron"]["ndcg@10"],
+        "repeat_allowed_history_popularity_ndcg@10":
+            t["repeat_allowed"]["history_popularity"]["ndcg@10"],
+        "bought_together_hit@10": t["bought_together"]["patron"]["hit_rate@10"],
+    }  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--file", type=Path, default=DATA)
@@ -271,6 +287,10 @@ def main() -> None:
             best, tried = tune_als(data)
             result["implicit_als_tuning"] = {"chosen": best, "tried": tried}
             extra_users = {"implicit_als": als_scorer(best), "implicit_item_knn": knn_scorer}
+        # Patron's own settings (scoring.Params) were chosen on this validation split
+        valid = evaluation.evaluate(data.window(None, epoch(TRAIN_END)),
+                                    train_end=epoch(VALID_END), catalog=cat)  # fmt: skip
+        result["patron_validation"] = _summary(valid)
         report = evaluation.evaluate(data, train_end=epoch(TRAIN_END), extra_users=extra_users,
                                      catalog=cat)  # fmt: skip
         train = data.window(None, epoch(TRAIN_END))

@@ -28,6 +28,7 @@ def wire() -> None:
     for hook in [*orders_service.MERGE_HOOKS, *events_service.MERGE_HOOKS]:
         customers_service.register_merge_hook(hook)
     job_handlers.register(analytics_service.RFM_REFRESH_JOB, analytics_tasks.refresh_rfm)
+    job_handlers.register(analytics_service.SNAPSHOT_JOB, analytics_tasks.refresh_snapshot)
     job_handlers.register_schedule(
         analytics_service.RFM_REFRESH_JOB,
         kind=analytics_service.RFM_REFRESH_JOB,

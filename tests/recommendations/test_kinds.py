@@ -10,9 +10,10 @@ from patron.catalog.schemas import ProductCreate
 from patron.core.errors import NotFound, ValidationError
 from patron.customers import service as customers_service
 from patron.customers.schemas import CustomerCreate
+from patron.orders import service as orders_service
 from patron.recommendations import service
 from patron.recommendations.schemas import RecommendationList
-from tests.recommendations.conftest import Store, add_cart, add_views
+from tests.recommendations.conftest import Store, add_cart, add_views, order
 
 
 def listed(store: Store, result: RecommendationList) -> list[tuple[str, str]]:
@@ -194,3 +195,23 @@ def test_no_model_yet_is_a_clear_error(session: Session, store: Store) -> None:
     with pytest.raises(NotFound) as e:
         service.trending(session)
     assert e.value.field == "model"
+
+
+def test_buy_again_counts_orders_not_lines(session: Session, store: Store) -> None:
+    s = store
+    # given bob's third order holds the paper filter on two lines (he had one in order 1)
+    summary = orders_service.upsert_orders(
+        session, orders=[order("o-bob-2", 17, "bob", ["filter", "filter"])],
+        source_id=s.source_id,
+    )  # fmt: skip
+    assert len(orders_service.get(session, order_id=summary.ids[0]).lines) == 2
+    service.train(session)
+    # when he gets his list
+    got = service.for_you(session, customer_id=s.customers["bob"], limit=3)
+    # then coffee and filter were each bought in 2 orders (filter on 3 lines); the mug he
+    # owns is a durable
+    assert listed(s, got) == [
+        ("coffee", "you buy this again (bought 2 times)"),
+        ("filter", "you buy this again (bought 2 times)"),
+        ("mug-pro", "customers who bought House Coffee also bought this"),
+    ]

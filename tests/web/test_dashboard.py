@@ -40,7 +40,7 @@ HX = {"Accept": "text/html", "HX-Request": "true"}
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache():
+def _fresh_cache(session):
     dashboard.clear_cache()
     yield
     dashboard.clear_cache()

@@ -15,6 +15,7 @@ from patron.customers import service as customers_service
 from patron.customers.schemas import CustomerCreate
 from patron.segments import service as segments_service
 from patron.segments.schemas import MembersChange, SegmentCreate, SegmentKind
+from patron.web.pages import segments as segments_page
 from tests.web.conftest import HTML, signed_in
 
 HX = {"HX-Request": "true"}
@@ -115,6 +116,25 @@ def test_preview_of_a_valid_query_counts_and_samples_the_newest_members(browser,
         (str(ids["bob"]), "bob@example.com"),
         (str(ids["ann"]), "ann@example.com"),
     ]
+
+
+def test_preview_that_cannot_count_in_time_says_so(browser, session, monkeypatch):
+    # given a live count with no time at all (what a huge store looks like to a query)
+    _people(session)
+    monkeypatch.setattr(segments_page, "PREVIEW_BUDGET_MS", 0.0)
+    client = browser()
+    login = signed_in(client, session, Role.ANALYST)
+    # when
+    response = client.post(
+        "/segments/preview",
+        data={"query": 'country = "ID"'},
+        headers={**HX, "X-CSRF-Token": login.csrf},
+    )
+    # then no number is made up: the page says the count comes with saving
+    assert response.status_code == 200
+    assert 'data-testid="preview-count-unknown"' in response.text
+    assert 'data-testid="preview-count"' not in response.text
+    assert "preview-member" not in response.text
 
 
 def test_preview_of_a_broken_query_shows_the_message_line_column_and_a_caret(browser, session):

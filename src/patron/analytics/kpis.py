@@ -511,6 +511,24 @@ def typed(metric: Metric, text: str) -> float | int:
     return float(text)
 
 
+def _met(metric: Metric, value: Value, target: float | int | None) -> bool | None:
+    if target is None or value is None or metric.higher_is_better is None:
+        return None
+    return value >= target if metric.higher_is_better else value <= target
+
+
+def with_targets(session: Session, report: KpiReport) -> KpiReport:
+    """The report with today's targets (a kept copy of a report shows a new target at once)."""
+    goals = targets(session)
+    kpis = []
+    for k in report.kpis:
+        metric = BY_KEY.get(k.metric)
+        target = goals.get(k.metric, (None, None))[0]
+        met = _met(metric, k.value, target) if metric is not None else None
+        kpis.append(k.model_copy(update={"target": target, "target_met": met}))
+    return report.model_copy(update={"kpis": kpis})
+
+
 def report(
     session: Session, *, start: date, end: date, only: Callable[[str], bool] | None = None
 ) -> KpiReport:
@@ -530,9 +548,7 @@ def report(
             continue
         value, reason = cur[metric.key]
         target = goals.get(metric.key, (None, None))[0]
-        met = None
-        if target is not None and value is not None and metric.higher_is_better is not None:
-            met = value >= target if metric.higher_is_better else value <= target
+        met = _met(metric, value, target)
         kpis.append(
             KpiValue(
                 metric=metric.key,

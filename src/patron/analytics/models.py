@@ -76,3 +76,24 @@ class KpiTarget(Base):
     # Decimal text: exact, portable (no float column), e.g. "0.35" or "125000".
     value: Mapped[str] = mapped_column(String(40))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ReportSnapshot(Base):
+    """The last computed copy of one report (the dashboard reads these; ADR 18).
+
+    `key` names the report exactly: its kind, its parameters, and the store's timezone and
+    base currency at computation (a settings change makes new keys, never a wrong reading).
+    `label` is the caller's name for a moving report ("last_30"): when the exact report
+    has no copy yet, the newest copy with the same kind and label is shown as stale.
+    """
+
+    __tablename__ = "report_snapshots"
+    __table_args__ = (Index("ix_report_snapshots_label", "kind", "label", "computed_at"),)
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    label: Mapped[str | None] = mapped_column(String(40))
+    params: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    data: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    compute_ms: Mapped[int] = mapped_column(Integer, default=0)

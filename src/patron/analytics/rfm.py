@@ -44,6 +44,7 @@ from patron.analytics.schemas import (
     RfmRefresh,
     RfmScorePage,
     RfmScoreRead,
+    RfmSummary,
 )
 from patron.analytics.sqlfns import at, whole_days_between
 from patron.core.errors import ValidationError
@@ -198,6 +199,21 @@ def last_run(session: Session) -> RfmRun | None:
 
 def _ratio(part: int, whole: int) -> float:
     return round(part / whole, 6) if whole else 0.0
+
+
+def summary(session: Session) -> RfmSummary:
+    """Customers and lifetime revenue per RFM group (prospects included) at the last
+    refresh."""
+    run = last_run(session)
+    rows, customers, revenue = group_rows(session)
+    return RfmSummary(
+        computed_at=run.computed_at if run else None,
+        currency=run.currency if run else store_service.get_settings(session).base_currency,
+        customers=customers,
+        revenue=revenue,
+        groups=rows,
+        edges=run.edges if run else {},
+    )
 
 
 def group_rows(session: Session) -> tuple[list[RfmGroupRow], int, int]:

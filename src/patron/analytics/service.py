@@ -6,6 +6,7 @@ The public face of the domain; the work is in rfm.py, kpis.py and cohorts.py.
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import Table, delete, select
 from sqlalchemy.orm import Session
@@ -14,6 +15,7 @@ from patron.analytics import cohorts as _cohorts
 from patron.analytics import kpis as _kpis
 from patron.analytics import rfm as _rfm
 from patron.analytics import series as _series
+from patron.analytics import snapshots as _snapshots
 from patron.analytics.models import KpiTarget, MarketingSpend, RfmScore
 from patron.analytics.schemas import (
     BreakdownDimension,
@@ -40,6 +42,8 @@ from patron.jobs import service as jobs_service
 from patron.store import service as store_service
 
 RFM_REFRESH_JOB = "analytics.rfm_refresh"
+SNAPSHOT_JOB = _snapshots.SNAPSHOT_JOB
+Snapshot = _snapshots.Snapshot
 RFM_REFRESH_EVERY_SECONDS = 24 * 3600
 KpiFeed = _kpis.KpiFeed
 METRIC_KEYS = [m.key for m in _kpis.METRICS]
@@ -60,8 +64,11 @@ def rfm_table() -> Table:
 
 
 def refresh_rfm(session: Session, *, as_of: datetime | None = None) -> RfmRefresh:
-    """Recompute every customer's RFM scores and group (set-based; replaces the table)."""
-    return _rfm.refresh(session, as_of=as_of)
+    """Recompute every customer's RFM scores and group (set-based; replaces the table), and
+    the kept copy of the RFM summary with them."""
+    result = _rfm.refresh(session, as_of=as_of)
+    _snapshots.refresh(session, kind="rfm", params={})
+    return result
 
 
 def enqueue_rfm_refresh(session: Session, *, run_at: datetime | None = None) -> int | None:
@@ -83,16 +90,7 @@ def rfm_group_of(*, r: int, f: int, m: int) -> RfmGroup:
 def rfm_summary(session: Session) -> RfmSummary:
     """Customers and lifetime revenue per RFM group (prospects included) at the last
     refresh."""
-    run = _rfm.last_run(session)
-    rows, customers, revenue = _rfm.group_rows(session)
-    return RfmSummary(
-        computed_at=run.computed_at if run else None,
-        currency=run.currency if run else store_service.get_settings(session).base_currency,
-        customers=customers,
-        revenue=revenue,
-        groups=rows,
-        edges=run.edges if run else {},
-    )
+    return _rfm.summary(session)
 
 
 def rfm_scores(
@@ -120,6 +118,40 @@ def series(
     """Orders, net revenue and new vs returning customers per day, week or month of
     [start, end) (store-local dates; the bucket is chosen by the period's length if None)."""
     return _series.series(session, start=start, end=end, bucket=bucket)
+
+
+# --- report snapshots (what the dashboard reads; ADR 18) -----------------------------------
+
+
+def snapshot(
+    session: Session, *, kind: str, params: dict[str, Any], label: str | None = None
+) -> Snapshot | None:
+    """The kept copy of a report (kind: kpis, series, cohorts, rfm), or with `label` the
+    newest copy of that label (`exact` False); None if there is none."""
+    return _snapshots.read(session, kind=kind, params=params, label=label)
+
+
+def refresh_snapshot(
+    session: Session, *, kind: str, params: dict[str, Any], label: str | None = None
+) -> Snapshot:
+    """Compute the report now and keep the copy."""
+    return _snapshots.refresh(session, kind=kind, params=params, label=label)
+
+
+def request_snapshot(
+    session: Session, *, kind: str, params: dict[str, Any], label: str | None = None
+) -> int | None:
+    """Queue the report's computation for the worker (deduplicated by report)."""
+    return _snapshots.request(session, kind=kind, params=params, label=label)
+
+
+def snapshot_is_cheap(session: Session, *, kind: str) -> bool:
+    """Whether this report is quick enough on this store to compute inside a request."""
+    return _snapshots.cheap(session, kind=kind)
+
+
+def clear_snapshots(session: Session, *, kinds: list[str] | None = None) -> int:
+    return _snapshots.clear(session, kinds=kinds)
 
 
 def register_kpi_feed(metric: str, feed: _kpis.KpiFeed) -> None:
@@ -173,6 +205,7 @@ def set_spend(session: Session, *, data: SpendUpsert) -> SpendRead:
     row.amount, row.currency, row.base_amount = data.amount, currency, base
     row.note, row.updated_at = data.note, now
     session.flush()
+    _snapshots.clear(session, kinds=["kpis"])  # their spend, CAC and ROI changed
     return SpendRead.model_validate(row)
 
 
@@ -193,6 +226,7 @@ def delete_spend(session: Session, *, spend_id: int) -> None:
         raise NotFound(f"spend entry {spend_id} not found")
     session.delete(row)
     session.flush()
+    _snapshots.clear(session, kinds=["kpis"])
 
 
 # --- KPI targets --------------------------------------------------------------------------

@@ -12,3 +12,14 @@ from patron.analytics import service
 def refresh_rfm(session: Session, payload: dict[str, Any]) -> None:
     """Recompute every customer's RFM scores (commits with the job's done mark)."""
     service.refresh_rfm(session)
+
+
+def refresh_snapshot(session: Session, payload: dict[str, Any]) -> None:
+    """Compute one report and keep its snapshot (queued by a page that found it missing
+    or stale; ADR 18)."""
+    service.refresh_snapshot(
+        session,
+        kind=str(payload["kind"]),
+        params=dict(payload.get("params") or {}),
+        label=payload.get("label"),
+    )

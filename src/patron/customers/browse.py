@@ -87,11 +87,12 @@ def browse(
     cursor: str | None,
     limit: int,
     few: bool = False,
+    filtered: bool = False,
 ) -> CustomerBrowsePage:
     """One page of `base` in (sort, id) order. `few`: the filters leave a small set (see
     `is_small`), so sort that set instead of walking the sort index: an index walk would
     look for a page of a small, skewed set (new customers by total spent) through most
-    of the table."""
+    of the table. `filtered`: `base` has filters (see `valued` for how their page is found)."""
     limit = clamp_limit(limit)
     col = _COLUMNS[sort]
     # coalesce(x, x) is x, but no index serves it: the planner joins the small set first.
@@ -102,12 +103,34 @@ def browse(
     desc = descending if forward else not descending
     nulls_first = not forward  # NULLs come last in the list, so first when reading back
 
-    def valued(n: int) -> list[Customer]:
-        stmt = base.where(col.is_not(None)) if sort in _NULLABLE else base
-        if cid is not None and value is not None:
-            stmt = stmt.where(_after(session, col, value, cid, desc))
-        order = (key.desc(), key_id.desc()) if desc else (key.asc(), key_id.asc())
+    def ordered(stmt: Select[Any], by: Any, by_id: Any, n: int) -> list[Customer]:
+        order = (by.desc(), by_id.desc()) if desc else (by.asc(), by_id.asc())
         return list(session.scalars(stmt.order_by(*order).limit(n)))
+
+    def valued(n: int) -> list[Customer]:
+        cond: list[ColumnElement[bool]] = [col.is_not(None)] if sort in _NULLABLE else []
+        if cid is not None and value is not None:
+            cond.append(_after(session, col, value, cid, desc))
+        if few or not filtered:
+            return ordered(base.where(*cond), key, key_id, n)
+        # A filter whose members sit far along the sort order (champions by ascending
+        # spend) would make the index walk read most of the table: look for the page
+        # among the next WALK_CAP customers in order first (a full page there is the
+        # page: the window is a prefix of the order), else sort the filtered set. The
+        # window's ids are read first and passed as values, so the filters run as key
+        # lookups on exactly those rows whatever the planner guesses about the order.
+        plain = (col.desc(), Customer.id.desc()) if desc else (col.asc(), Customer.id.asc())
+        window = [
+            int(i) for i in session.scalars(
+                select(Customer.id).where(*cond).order_by(*plain).limit(WALK_CAP)
+            )
+        ]  # fmt: skip
+        if window:
+            rows = ordered(base.where(Customer.id.in_(window)), col, Customer.id, n)
+            if len(rows) == n or len(window) < WALK_CAP:  # a full page, or nothing further
+                return rows
+        whole = sa.func.coalesce(col, col), sa.func.coalesce(Customer.id, Customer.id)
+        return ordered(base.where(*cond), *whole, n)
 
     def empty(n: int) -> list[Customer]:
         stmt = base.where(col.is_(None))
@@ -166,12 +189,15 @@ def _cases(word: str) -> list[str]:
 BROAD_SEARCH = 2000
 # A filter (RFM group, segment, churn tier) of at most this many customers is sorted whole.
 SMALL_SET = 50000
+# A filtered list looks for its page among this many customers in sort order first.
+WALK_CAP = 2000
 
 
 def is_small(session: Session, ids: Select[Any]) -> bool:
     """Whether a select of customer ids holds at most SMALL_SET rows (read up to the cap)."""
     probe = select(sa.literal(1)).select_from(ids.subquery()).limit(SMALL_SET + 1)
-    return len(session.execute(probe).all()) <= SMALL_SET
+    counted = session.scalar(select(sa.func.count()).select_from(probe.subquery()))
+    return int(counted or 0) <= SMALL_SET  # counted in the database: one row comes back
 
 
 def search_condition(session: Session, q: str) -> tuple[ColumnElement[bool], bool]:

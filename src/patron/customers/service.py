@@ -370,7 +370,7 @@ def browse(
     base = _browse.base_query(search=search, conditions=conditions, within=within, without=without)
     return _browse.browse(
         session, base=base, sort=CustomerSort(sort), descending=descending, cursor=cursor,
-        limit=limit, few=few,
+        limit=limit, few=few, filtered=bool(search is not None or conditions or within or without),
     )  # fmt: skip
 
 

@@ -872,6 +872,16 @@ def cancel_order(session: Session, *, order_id: int, at: datetime | None = None)
 # --- read-only table handles for set-based reporting (analytics, segments) --------------
 
 
+def has_at_least(session: Session, *, count: int) -> bool:
+    """Whether the store holds at least `count` orders (reads at most that many index
+    entries, never counts a big table whole)."""
+    if count <= 0:
+        return True
+    return (
+        session.scalar(select(Order.id).order_by(Order.id).offset(count - 1).limit(1)) is not None
+    )
+
+
 def orders_table() -> Table:
     """The orders table (Core), for other domains' read-only aggregate SQL."""
     return table_of(Order)

@@ -11,7 +11,8 @@ sparse .npz artifact. See ADR 0012 for why these methods.
 - `fit_association`: co-purchase association over baskets (orders) with a minimum support,
   scored with an asymmetric cosine c_ij / (c_i^a c_j^(1-a)): "frequently bought together".
 - `popularity`: time-decayed purchase counts (trending, fallback, the baseline).
-- `history`: a user's own time-decayed purchase counts (the repeat-purchase component).
+- `history`: a user's own time-decayed count of orders holding each item (the
+  repeat-purchase component), weighted by `rebuy_rate`, the item's repurchase propensity.
 """
 
 from __future__ import annotations
@@ -55,6 +56,30 @@ def user_item(
         vals.append(view_weight * decay(data.v_time, now, half_life_days))
     m = sp.csr_matrix(
         (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(data.n_users, data.n_items),
+        dtype=np.float64,
+    )
+    m.sum_duplicates()
+    return m
+
+
+def history(data: Dataset, *, now: float, half_life_days: float) -> sp.csr_matrix:
+    """Users x items: time-decayed count of the orders holding the item (purchase occasions).
+
+    Two lines of one product in one order are one occasion, so the count is how many
+    times the customer decided to buy the item, what the repeat-purchase component needs.
+    """
+    if len(data.p_user) == 0:
+        return sp.csr_matrix((data.n_users, data.n_items), dtype=np.float64)
+    pair = data.p_user * data.n_items + data.p_item
+    order = np.lexsort((data.p_basket, pair))
+    p, b = pair[order], data.p_basket[order]
+    new = np.ones(len(order), dtype=bool)
+    new[1:] = (p[1:] != p[:-1]) | (b[1:] != b[:-1])
+    first = order[new]  # one line per (customer, item, order)
+    w = decay(data.p_time[first], now, half_life_days)
+    m = sp.csr_matrix(
+        (w, (data.p_user[first], data.p_item[first])),
         shape=(data.n_users, data.n_items),
         dtype=np.float64,
     )
@@ -264,6 +289,42 @@ def content_vector(toks: list[str], vocab: list[str], idf: FloatArray) -> sp.csr
 def _bisect(vocab: list[str], t: str) -> int:
     i = bisect.bisect_left(vocab, t)
     return i if i < len(vocab) and vocab[i] == t else -1
+
+
+def rebuy_rate(data: Dataset, *, prior_weight: float) -> FloatArray:
+    """Per item: of the buyers who ordered again after first buying it, the share who bought
+    it again (in another order), shrunk toward the store-wide share by `prior_weight` buyers.
+
+    Unlike `repeat_rate`, a buyer whose only order held the item had no chance to buy it
+    again and is not counted: one-order customers do not make an item look "durable".
+    """
+    n = data.n_items
+    if len(data.p_user) == 0:
+        return np.zeros(n)
+    nb = int(data.p_basket.max()) + 1
+    orders, order_of = np.unique(data.p_user * nb + data.p_basket, return_inverse=True)
+    order_of = order_of.ravel()
+    placed = np.full(len(orders), np.inf)
+    np.minimum.at(placed, order_of, data.p_time)  # an order's time: its first line's
+    _, rank = np.unique(placed, return_inverse=True)  # times as integers, for one sort key
+    rank = rank.ravel()
+    span = int(rank.max()) + 2
+    order_key = np.sort((orders // nb) * span + rank)
+    pairs, pair_of = np.unique(data.p_user * n + data.p_item, return_inverse=True)
+    pair_of = pair_of.ravel()
+    first = np.full(len(pairs), np.iinfo(np.int64).max)
+    np.minimum.at(first, pair_of, rank[order_of])
+    in_orders = np.unique(pair_of * len(orders) + order_of) // len(orders)
+    bought_in = np.bincount(in_orders, minlength=len(pairs))
+    user, item = pairs // n, pairs % n
+    # the buyer's orders at or after their first order with the item (that one included)
+    after = np.searchsorted(order_key, user * span + span - 1, side="right") - np.searchsorted(
+        order_key, user * span + first, side="left"
+    )
+    chance = np.bincount(item, weights=after >= 2, minlength=n)
+    again = np.bincount(item, weights=bought_in >= 2, minlength=n)
+    prior = float(again.sum() / chance.sum()) if chance.sum() > 0 else 0.0
+    return np.asarray((again + prior_weight * prior) / np.maximum(chance + prior_weight, 1e-12))
 
 
 def repeat_rate(data: Dataset, item_group: IntArray, n_groups: int) -> FloatArray:

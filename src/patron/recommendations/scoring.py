@@ -29,11 +29,17 @@ class Params:
     ease_lambda: float = 200.0
     ease_min_users: int = 3
     top_k: int = 200
-    # repeat-purchase component: own history, weighted against the CF score
-    history_half_life_days: float = 365.0
-    repeat_weight: float = 2.0
-    # own history is weighted by the item's repeat propensity ** gamma (0 = plain history)
+    # repeat-purchase component: own history, weighted against the CF score. The history is
+    # the time-decayed count of the customer's orders holding the item, n; an item scores
+    # n ** repeat_count_exponent (diminishing returns: the 10th order of an item says less
+    # than the 2nd) x (its rebuy rate + 0.01) ** repeat_item_gamma, the rebuy rate being
+    # the share of its buyers who bought it again among those who ordered again, shrunk
+    # toward the store's share by repeat_prior_weight buyers (algorithms.rebuy_rate)
+    history_half_life_days: float = 730.0
+    repeat_weight: float = 3.0
+    repeat_count_exponent: float = 0.5
     repeat_item_gamma: float = 0.5
+    repeat_prior_weight: float = 3.0
     # weight of decayed popularity added to the normalised CF score
     pop_weight: float = 0.0
     # weight of content similarity (title, category, brand) to the customer's items (hybrid)
@@ -88,7 +94,8 @@ class Model:
     basket_sim: sp.csr_matrix  # bought together: EASE on baskets x items
     support: sp.csr_matrix  # baskets holding both items (for the kept pairs)
     popularity: FloatArray  # decayed purchases per item
-    item_repeat: FloatArray  # share of an item's buyers who bought it in 2+ orders
+    item_repeat: FloatArray  # share of an item's buyers who bought it in 2+ orders (rules)
+    item_rebuy: FloatArray  # of its buyers who ordered again, the share who rebought it
     trending: FloatArray  # fast-decayed purchases per item
     trending_country: sp.csr_matrix  # countries x items
     countries: list[str]
@@ -166,6 +173,7 @@ def fit(data: Dataset, params: Params | None = None, catalog: Catalog | None = N
         support=support,
         popularity=alg.popularity(data, now=now, half_life_days=p.popularity_half_life_days),
         item_repeat=alg.repeat_rate(data, np.arange(data.n_items), data.n_items),
+        item_rebuy=alg.rebuy_rate(data, prior_weight=p.repeat_prior_weight),
         trending=alg.popularity(data, now=now, half_life_days=p.trend_half_life_days),
         trending_country=alg.popularity_by(
             data,
@@ -194,16 +202,13 @@ def fit(data: Dataset, params: Params | None = None, catalog: Catalog | None = N
 def user_vectors(
     data: Dataset, users: IntArray, *, now: float, params: Params
 ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-    """(cf input, own purchase history) rows for `users`, from `data` (their interactions)."""
+    """(cf input, own purchase history) rows for `users`, from `data` (their interactions).
+
+    The history counts orders (purchase occasions), decayed with `history_half_life_days`.
+    """
     x = alg.user_item(data, now=now, half_life_days=params.half_life_days,
                       view_weight=params.view_weight)  # fmt: skip
-    only_buys = Dataset(
-        user_ids=data.user_ids, item_ids=data.item_ids, p_user=data.p_user,
-        p_item=data.p_item, p_basket=data.p_basket, p_time=data.p_time,
-        p_quantity=data.p_quantity,
-    )  # fmt: skip
-    h = alg.user_item(only_buys, now=now, half_life_days=params.history_half_life_days,
-                      view_weight=0.0)  # fmt: skip
+    h = alg.history(data, now=now, half_life_days=params.history_half_life_days)
     return alg.binarize(x, 1.0)[users], h[users]
 
 
@@ -231,12 +236,22 @@ def for_you_scores(
     pop = model.popularity / max(float(model.popularity.max()), 1e-12)
     scores = cf + (model.params.pop_weight + 1e-3) * pop[None, :]
     if repeat and model.params.repeat_weight > 0:
-        own = np.asarray(history.toarray(), dtype=np.float64)
-        if model.params.repeat_item_gamma > 0:
-            own = own * np.power(model.item_repeat + 0.01, model.params.repeat_item_gamma)
-        own = _row_max_normalise(own)
-        scores = scores + model.params.repeat_weight * own
+        scores = scores + model.params.repeat_weight * _row_max_normalise(
+            repeat_scores(model, history)
+        )
     return scores
+
+
+def repeat_scores(model: Model, history: sp.csr_matrix) -> npt.NDArray[np.float64]:
+    """The repeat-purchase component before scaling: n ** a x (item rebuy rate + 0.01) ** g
+    for the customer's decayed order count n of each item (0 for items never bought)."""
+    p = model.params
+    own = np.asarray(history.toarray(), dtype=np.float64)
+    if p.repeat_count_exponent != 1.0:
+        own = np.power(own, p.repeat_count_exponent)
+    if p.repeat_item_gamma > 0:
+        own = own * np.power(model.item_rebuy + 0.01, p.repeat_item_gamma)
+    return own
 
 
 def together_scores(model: Model, queries: sp.csr_matrix) -> npt.NDArray[np.float64]:
@@ -283,6 +298,7 @@ def dumps(model: Model) -> bytes:
         "item_ids": model.item_ids,
         "popularity": model.popularity,
         "item_repeat": model.item_repeat,
+        "item_rebuy": model.item_rebuy,
         "trending": model.trending,
         "countries": np.asarray(model.countries, dtype=np.str_),
         "trained_until": np.asarray([model.trained_until]),
@@ -314,6 +330,8 @@ def loads(payload: bytes, params: dict[str, Any]) -> Model:
             support=_get(z, "support"),
             popularity=z["popularity"].astype(np.float64),
             item_repeat=z["item_repeat"].astype(np.float64),
+            # versions stored before the rebuy rate scored repeats with the repeat rate
+            item_rebuy=z["item_rebuy" if "item_rebuy" in z else "item_repeat"].astype(np.float64),
             trending=z["trending"].astype(np.float64),
             trending_country=_get(z, "trending_country"),
             countries=[str(c) for c in z["countries"]],

@@ -244,10 +244,11 @@ def for_you(model: scoring.Model, c: Customer) -> tuple[Scores, Explain]:
     scores = scoring.for_you_scores(model, x, h, repeat=True)[0]
     weights = dict(zip(x.indices.tolist(), x.data.tolist(), strict=True))
     hist = set(h.indices.tolist())
-    counts: dict[int, int] = {}
-    for p, _, _ in c.bought:
+    orders: dict[int, set[int]] = {}  # the orders holding each item (as the history counts)
+    for p, _, o in c.bought:
         for k in index_of(model, {p}).tolist():
-            counts[k] = counts.get(k, 0) + 1
+            orders.setdefault(k, set()).add(o)
+    counts = {k: len(v) for k, v in orders.items()}
 
     def explain(j: int, s: float) -> Candidate:
         if j in hist:

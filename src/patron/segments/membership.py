@@ -99,13 +99,22 @@ def context(session: Session, *, now: datetime, stack: Sequence[str] = ()) -> Co
 
 
 def compile_for(
-    session: Session, *, query: str, now: datetime, name: str = "", scoped: bool = False
+    session: Session,
+    *,
+    query: str,
+    now: datetime,
+    name: str = "",
+    scoped: bool = False,
+    scope: Any = None,
 ) -> Compiled:
     """Compile `query` as of `now`; `scoped`: every subquery reads only the scope table's
-    customers (incremental refreshes cost what the scope holds, not the whole store)."""
+    customers (incremental refreshes cost what the scope holds, not the whole store);
+    `scope`: the same with another selectable of one `customer_id` column (a sample)."""
     ctx = context(session, now=now, stack=[name] if name else [])
     if scoped:
         ctx.scope = _SCOPE
+    elif scope is not None:
+        ctx.scope = scope
     return compile_query(query, ctx)
 
 

@@ -78,10 +78,14 @@ class PreviewIn(BaseModel):
 
 
 class Preview(BaseModel):
-    count: int
+    # Exact unless `estimated`; None only when a time budget was given and neither the
+    # count nor its estimate fit in it (the web builder's live count at a big store).
+    count: int | None
     sample: list[MemberRead]
     time_based: bool
     elapsed_ms: float
+    estimated: bool = False
+    sampled_share: float | None = None  # the share of customers an estimate read
 
 
 class RefreshResult(BaseModel):

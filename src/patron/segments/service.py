@@ -23,6 +23,7 @@ from patron.customers import service as customers_service
 from patron.db import table_of
 from patron.jobs import service as jobs_service
 from patron.segments import builtins, membership
+from patron.segments import preview as _preview
 from patron.segments.compiler import EXTRA_FIELDS, ExtraField, describe_fields, register_field
 from patron.segments.language import BoolOp, Call, Node, Not
 from patron.segments.language import parse as parse_query
@@ -112,10 +113,29 @@ def _profiles(session: Session, ids: _list[int]) -> _list[Any]:
 
 
 def preview(
-    session: Session, *, query: str, sample: int = 10, now: datetime | None = None
+    session: Session,
+    *,
+    query: str,
+    sample: int = 10,
+    now: datetime | None = None,
+    budget_ms: float | None = None,
 ) -> Preview:
-    """Count and a sample (newest customers first) for a query, without saving anything."""
+    """Count and a sample (newest customers first) for a query, without saving anything.
+    With `budget_ms`, what does not finish in about that time is estimated from a sample
+    of the customers (`estimated`; see segments/preview.py)."""
     started = time.perf_counter()
+    if budget_ms is not None:
+        got = _preview.count(
+            session, query=query, sample=sample, now=now or utcnow(), budget_ms=budget_ms
+        )
+        return Preview(
+            count=got.count,
+            sample=[_member(r) for r in _profiles(session, got.member_ids)],
+            time_based=got.time_based,
+            elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
+            estimated=got.estimated,
+            sampled_share=got.sampled_share,
+        )
     compiled = membership.compile_for(session, query=query, now=now or utcnow())
     members = membership.member_select(compiled)
     c = customers_service.customers_table().c

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import date
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -10,9 +11,10 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from patron.web import i18n
 from patron.web.deps import LoginRequired, PageForbidden, optional_user
 from patron.web.pages import customers, dashboard, segments, settings, signin
-from patron.web.templating import STATIC_DIR, render
+from patron.web.templating import ENV, STATIC_DIR, render
 
 # Page modules register here as they are built; each exposes `router`.
 PAGE_ROUTERS = [signin.router, settings.router, segments.router, customers.router, dashboard.router]
@@ -72,7 +74,29 @@ class ServerTiming:
         await self.app(scope, receive, timed_send)
 
 
+_warmed = False
+
+
+def warm() -> None:
+    """Compile every template and load every locale's catalogs and CLDR data once per
+    process, so that a process's first page view is as fast as the next (about 0.5 s of
+    Jinja compilation and Babel locale loading otherwise lands on one unlucky request)."""
+    global _warmed
+    if _warmed:
+        return
+    for name in ENV.list_templates(extensions=["html"]):
+        ENV.get_template(name)
+    for locale in i18n.LOCALES:
+        i18n.translations(locale)
+        i18n.activate(locale)
+        i18n.money(123456, "IDR")
+        i18n.day(date(2026, 1, 31))
+    i18n.activate(i18n.DEFAULT_LOCALE)
+    _warmed = True
+
+
 def mount(app: FastAPI) -> None:
+    warm()
     app.add_middleware(ServerTiming)
     app.mount("/static", _Static(directory=STATIC_DIR), name="static")
     for router in PAGE_ROUTERS:

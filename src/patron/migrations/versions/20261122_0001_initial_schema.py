@@ -114,6 +114,30 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("category_path", name=op.f("pk_recommendation_category_rules")),
     )
     op.create_table(
+        "report_snapshots",
+        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("label", sa.String(length=40), nullable=True),
+        sa.Column(
+            "params",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "data",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("computed_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("compute_ms", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_report_snapshots")),
+    )
+    with op.batch_alter_table("report_snapshots", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_report_snapshots_label", ["kind", "label", "computed_at"], unique=False
+        )
+
+    op.create_table(
         "rfm_runs",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("computed_at", patron.db.UTCDateTime(timezone=True), nullable=False),
@@ -1018,6 +1042,10 @@ def downgrade() -> None:
 
     op.drop_table("rfm_scores")
     op.drop_table("rfm_runs")
+    with op.batch_alter_table("report_snapshots", schema=None) as batch_op:
+        batch_op.drop_index("ix_report_snapshots_label")
+
+    op.drop_table("report_snapshots")
     op.drop_table("recommendation_category_rules")
     with op.batch_alter_table("marketing_spend", schema=None) as batch_op:
         batch_op.drop_index("uq_marketing_spend_channel_month")

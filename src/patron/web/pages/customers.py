@@ -21,7 +21,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from patron.analytics import service as analytics_service
-from patron.analytics.schemas import GROUP_LABELS, RfmGroup
+from patron.analytics.schemas import RfmGroup
 from patron.auth.schemas import Permission, WebUser
 from patron.core.errors import Conflict, NotFound, ValidationError
 from patron.customers import service
@@ -33,6 +33,7 @@ from patron.segments import service as segments_service
 from patron.store import service as store_service
 from patron.store.schemas import Channel
 from patron.web.deps import PageForbidden, ReadDb, WriteDb, page
+from patron.web.labels import RFM_LABELS
 from patron.web.templating import N_, render
 
 router = APIRouter()
@@ -55,20 +56,6 @@ SORT_LABELS = {
 }
 FIRST_ASCENDING = {CustomerSort.NAME, CustomerSort.EMAIL}
 
-RFM_LABELS = {
-    RfmGroup.CHAMPIONS: N_("Champions"),
-    RfmGroup.LOYAL: N_("Loyal"),
-    RfmGroup.ACTIVE: N_("Active"),
-    RfmGroup.PROMISING: N_("Promising"),
-    RfmGroup.NEW: N_("New"),
-    RfmGroup.NEEDS_ATTENTION: N_("Needs attention"),
-    RfmGroup.AT_RISK: N_("At risk"),
-    RfmGroup.PREVIOUSLY_LOYAL: N_("Previously loyal"),
-    RfmGroup.ALMOST_LOST: N_("Almost lost"),
-    RfmGroup.DORMANT: N_("Dormant"),
-    RfmGroup.PROSPECTS: N_("Prospects"),
-}
-assert set(RFM_LABELS) == set(GROUP_LABELS)
 
 CHURN_LABELS = {
     ChurnRisk.HIGH: N_("High"),

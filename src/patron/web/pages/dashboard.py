@@ -3,21 +3,23 @@ the RFM grid, cohort retention and the largest segments, for a period the user p
 
 The page itself is a frame that answers at once: every heavy report (the KPI table, its
 sparklines, the RFM grid, the cohort heatmap, the charts' JSON) is a separate request made
-by htmx (`hx-trigger="load"`) or by the chart script, and every computed report is kept in
-process for `CACHE_SECONDS`, keyed by database and period, so a repeated view is instant.
+by htmx (`hx-trigger="load"`) or by the chart script. Reports come from analytics' kept
+snapshots (ADR 18): a fragment shows the last copy with its time and never computes a
+heavy report itself; when the copy is missing or stale it queues the computation for the
+worker and asks again every few seconds until the new copy is there. A report that is
+cheap on this store is computed in the request instead.
 A user whose role cannot read analytics (support) lands on /customers instead.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -40,12 +42,14 @@ from patron.analytics.schemas import (
 from patron.auth.schemas import Permission, WebUser
 from patron.core.errors import ValidationError
 from patron.core.money import exponent
+from patron.db import unit_of_work
 from patron.orders import service as orders_service
 from patron.segments import service as segments_service
 from patron.segments.schemas import SegmentRead
 from patron.store import service as store_service
 from patron.web import i18n
 from patron.web.deps import ReadDb, page
+from patron.web.labels import RFM_LABELS
 from patron.web.templating import N_, SECURITY_HEADERS, activate_for, render
 
 router = APIRouter()
@@ -163,65 +167,77 @@ FIELD_ERRORS = {
     "to": N_("Enter an end date on or after the start date, at most ten years later."),
 }
 
-# --- the report cache ---------------------------------------------------------------------
-
-T = TypeVar("T")
-_cache: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], tuple[float, Any]]] = (
-    weakref.WeakKeyDictionary()
-)
-_locks: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], threading.Lock]] = (
-    weakref.WeakKeyDictionary()
-)
-_guard = threading.Lock()
-MAX_ENTRIES = 512
+# --- reports: kept snapshots, computed by the worker when they are heavy (ADR 18) -----------
 
 
-def cached(session: Session, key: tuple[Any, ...], compute: Callable[[], T]) -> tuple[T, bool]:
-    """(value, hit): the report of `key` computed at most CACHE_SECONDS ago on this database
-    (the session's engine; in tests each connection), or computed now. Concurrent requests
-    for the same key wait for one computation instead of running it each."""
-    bind = session.get_bind()
-    settings = store_service.cached_settings(session)
-    key = (*key, settings.timezone, settings.base_currency)
-    with _guard:
-        store = _cache.setdefault(bind, {})
-        lock = _locks.setdefault(bind, {}).setdefault(key, threading.Lock())
-    with lock:
-        with _guard:
-            hit = store.get(key)
-        if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
-            return hit[1], True
-        value = compute()
-        with _guard:
-            now = time.monotonic()
-            for k in [k for k, (t, _) in store.items() if now - t >= CACHE_SECONDS]:
-                del store[k]
-            if len(store) >= MAX_ENTRIES:
-                store.clear()
-            store[key] = (now, value)
-    return value, False
+@dataclass(frozen=True)
+class Got:
+    """A report for a fragment, and where it came from (shown in Server-Timing):
+    hit (a fresh snapshot), miss (computed in this request: cheap on this store),
+    stale (an older snapshot, a new one is queued) or pending (none yet, queued)."""
+
+    report: Any
+    snapshot: analytics_service.Snapshot | None
+    source: str
+
+    @property
+    def waiting(self) -> bool:
+        return self.source in ("stale", "pending")
+
+
+def get_report(
+    session: Session, kind: str, params: dict[str, Any], label: str | None = None
+) -> Got:
+    """The report of `kind` for the fragment: never a heavy computation in the request."""
+    snap = analytics_service.snapshot(session, kind=kind, params=params, label=label)
+    if snap is not None and snap.fresh():
+        return Got(snap.report, snap, "hit")
+    cheap = analytics_service.snapshot_is_cheap(session, kind=kind)
+    session.rollback()  # end the page's read before its own short write (they nest in tests)
+    if cheap:
+        with unit_of_work() as writer:
+            made = analytics_service.refresh_snapshot(writer, kind=kind, params=params, label=label)
+        return Got(made.report, made, "miss")
+    with unit_of_work() as writer:
+        analytics_service.request_snapshot(writer, kind=kind, params=params, label=label)
+    if snap is not None:
+        return Got(snap.report, snap, "stale")
+    return Got(None, None, "pending")
 
 
 def clear_cache() -> None:
-    with _guard:
-        _cache.clear()
+    """Forget every kept report and the has-orders answer (tests; the next view computes)."""
+    with unit_of_work() as writer:
+        analytics_service.clear_snapshots(writer)
+    _known_orders.clear()
 
 
-def _kpi_report(session: Session, start: date, end: date) -> tuple[KpiReport, bool]:
-    return cached(
-        session,
-        ("kpis", start, end),
-        lambda: analytics_service.kpis(session, start=start, end=end),
-    )
+def _kpi_report(session: Session, start: date, end: date, label: str | None) -> Got:
+    return get_report(session, "kpis", {"start": start.isoformat(), "end": end.isoformat()}, label)
 
 
-def _timed(response: Response, report_s: float, hit: bool) -> Response:
-    """Server-Timing: how long getting the report took (seconds in), from the cache or not;
-    the whole request is the `app` entry."""
-    value = f'report;dur={report_s * 1000:.1f};desc="{"hit" if hit else "miss"}"'
+def _label(choice: Choice, suffix: str = "") -> str | None:
+    """Moving presets keep showing yesterday's copy while today's is computed."""
+    return None if choice.preset == "custom" else choice.preset + suffix
+
+
+def _timed(response: Response, report_s: float, source: str) -> Response:
+    """Server-Timing: how long getting the report took and where it came from; the whole
+    request is the `app` entry."""
+    value = f'report;dur={report_s * 1000:.1f};desc="{source}"'
     previous = response.headers.get("Server-Timing")
     response.headers["Server-Timing"] = f"{previous}, {value}" if previous else value
     return response
+
+
+def as_of(got: Got) -> dict[str, Any]:
+    """What the fragment says about the report's age (nothing when it is fresh)."""
+    snap = got.snapshot
+    return {
+        "waiting": got.waiting,
+        "computed_at": snap.computed_at if snap is not None else None,
+        "other_period": snap is not None and not snap.exact,
+    }
 
 
 # --- formatting ---------------------------------------------------------------------------
@@ -266,19 +282,6 @@ REASONS = [
     N_("no attributed revenue: ROI is fed by campaign attribution (not built yet)"),
 ]
 
-RFM_LABELS: dict[RfmGroup, str] = {
-    RfmGroup.CHAMPIONS: N_("Champions"),
-    RfmGroup.LOYAL: N_("Loyal"),
-    RfmGroup.ACTIVE: N_("Active"),
-    RfmGroup.PROMISING: N_("Promising"),
-    RfmGroup.NEW: N_("New"),
-    RfmGroup.NEEDS_ATTENTION: N_("Needs attention"),
-    RfmGroup.AT_RISK: N_("At risk"),
-    RfmGroup.PREVIOUSLY_LOYAL: N_("Previously loyal"),
-    RfmGroup.ALMOST_LOST: N_("Almost lost"),
-    RfmGroup.DORMANT: N_("Dormant"),
-    RfmGroup.PROSPECTS: N_("Prospects"),
-}
 
 TRENDS = {
     ("up", True): N_("Up, better"),
@@ -394,17 +397,18 @@ def heat(value: float, top: float) -> int:
 # --- the page -----------------------------------------------------------------------------
 
 
+_known_orders: weakref.WeakSet[Any] = weakref.WeakSet()  # engines whose store has orders
+
+
 def _has_orders(session: Session) -> bool:
     """Whether the store has any order; a yes is kept (stores do not lose their orders),
     a no is asked again on every view so the empty state goes as soon as data arrives."""
     bind = session.get_bind()
-    with _guard:
-        if _cache.get(bind, {}).get(("has_orders",)):
-            return True
-    found = bool(orders_service.list(session, limit=1).items)
+    if bind in _known_orders:
+        return True
+    found = orders_service.has_at_least(session, count=1)
     if found:
-        with _guard:
-            _cache.setdefault(bind, {})[("has_orders",)] = (time.monotonic(), True)
+        _known_orders.add(bind)
     return found
 
 
@@ -488,12 +492,40 @@ def kpi_fragment(
 ) -> Response:
     started = time.perf_counter()
     choice = _fragment_period(session, preset, start, end)
-    report, hit = _kpi_report(session, choice.start, choice.end)
+    got = _kpi_report(session, choice.start, choice.end, _label(choice))
     took = time.perf_counter() - started
+    return _fragment(
+        request, session, user, got, took, "kpis",
+        lambda r: {"rows": kpi_rows(r), "report": r}, choice=choice,
+    )  # fmt: skip
+
+
+def _fragment(
+    request: Request,
+    session: Session,
+    user: WebUser,
+    got: Got,
+    took: float,
+    target: str,
+    build: Callable[[Any], dict[str, Any]],
+    **extra: Any,
+) -> Response:
+    """The fragment `dashboard/_<target>.html` of a report (`build` makes its context), or
+    the placeholder that asks again while the worker computes it."""
     activate_for(session, user, request)
-    context = {"rows": kpi_rows(report), "report": report, "choice": choice}
-    response = render(request, "dashboard/_kpis.html", context, user=user, session=session)
-    return _timed(response, took, hit)
+    context: dict[str, Any] = {"poll": _self(request), "target": target, **as_of(got), **extra}
+    template = "dashboard/_pending.html"
+    if got.report is not None:
+        template = f"dashboard/_{target}.html"
+        context |= build(got.report)
+    response = render(request, template, context, user=user, session=session)
+    return _timed(response, took, got.source)
+
+
+def _self(request: Request) -> str:
+    """This fragment's own URL, for a pending or stale one to ask again."""
+    query = request.url.query
+    return request.url.path + (f"?{query}" if query else "")
 
 
 @router.get("/dashboard/sparklines", include_in_schema=False)
@@ -505,17 +537,27 @@ def spark_fragment(
     start: FromQ = None,
     end: ToQ = None,
 ) -> Response:
-    """Out-of-band swaps, one per KPI row: the metric over the last 6 periods."""
+    """Out-of-band swaps, one per KPI row: the metric over the last 6 periods. While a
+    report of them is still being computed, the poller asks again."""
     started = time.perf_counter()
     choice = _fragment_period(session, preset, start, end)
-    reports = []
-    all_hit = True
-    for a, b in reversed(spark_periods(choice)):  # oldest first
-        report, hit = _kpi_report(session, a, b)
-        reports.append(report)
-        all_hit = all_hit and hit
+    gots = [
+        _kpi_report(session, a, b, _label(choice, f"~{k}"))
+        for k, (a, b) in enumerate(spark_periods(choice))
+    ]
     took = time.perf_counter() - started
     activate_for(session, user, request)
+    sources = {g.source for g in gots}
+    source = next((s for s in ("pending", "stale", "miss") if s in sources), "hit")
+    waiting = any(g.waiting for g in gots)
+    reports = [g.report for g in reversed(gots) if g.report is not None]  # oldest first
+    sparks = _sparks(reports) if len(reports) == len(gots) else []
+    context = {"sparks": sparks, "waiting": waiting, "poll": _self(request)}
+    response = render(request, "dashboard/_sparks.html", context, user=user, session=session)
+    return _timed(response, took, source)
+
+
+def _sparks(reports: list[KpiReport]) -> list[dict[str, Any]]:
     latest = reports[-1]
     sparks = []
     by_metric = [{k.metric: k for k in r.kpis} for r in reports]
@@ -535,10 +577,7 @@ def spark_fragment(
                 % {"n": SPARK_PERIODS, "values": text},
             }
         )
-    response = render(
-        request, "dashboard/_sparks.html", {"sparks": sparks}, user=user, session=session
-    )
-    return _timed(response, took, all_hit)
+    return sparks
 
 
 def _plain(v: float | int) -> str:
@@ -548,12 +587,10 @@ def _plain(v: float | int) -> str:
 @router.get("/dashboard/rfm", include_in_schema=False)
 def rfm_fragment(request: Request, session: ReadDb, user: CanRead) -> Response:
     started = time.perf_counter()
-    summary, hit = cached(session, ("rfm",), lambda: analytics_service.rfm_summary(session))
+    got = get_report(session, "rfm", {})
     took = time.perf_counter() - started
-    activate_for(session, user, request)
-    context = {"cells": rfm_cells(summary), "summary": summary}
-    response = render(request, "dashboard/_rfm.html", context, user=user, session=session)
-    return _timed(response, took, hit)
+    build = lambda r: {"cells": rfm_cells(r), "summary": r}  # noqa: E731
+    return _fragment(request, session, user, got, took, "rfm", build)
 
 
 def rfm_cells(summary: RfmSummary) -> list[dict[str, Any]]:
@@ -576,12 +613,10 @@ def rfm_cells(summary: RfmSummary) -> list[dict[str, Any]]:
 @router.get("/dashboard/cohorts", include_in_schema=False)
 def cohort_fragment(request: Request, session: ReadDb, user: CanRead) -> Response:
     started = time.perf_counter()
-    report, hit = cached(session, ("cohorts",), lambda: analytics_service.cohorts(session))
+    got = get_report(session, "cohorts", {})
     took = time.perf_counter() - started
-    activate_for(session, user, request)
-    context = {"rows": cohort_rows(report), "months": list(range(COHORT_MONTHS))}
-    response = render(request, "dashboard/_cohorts.html", context, user=user, session=session)
-    return _timed(response, took, hit)
+    build = lambda r: {"rows": cohort_rows(r), "months": list(range(COHORT_MONTHS))}  # noqa: E731
+    return _fragment(request, session, user, got, took, "cohorts", build)
 
 
 def cohort_rows(report: CohortReport) -> list[dict[str, Any]]:
@@ -605,22 +640,33 @@ def cohort_rows(report: CohortReport) -> list[dict[str, Any]]:
 # --- charts (Chart.js configurations) -----------------------------------------------------
 
 
-def _series(session: Session, choice: Choice) -> tuple[SeriesReport, bool]:
-    return cached(
-        session,
-        ("series", choice.start, choice.end),
-        lambda: analytics_service.series(session, start=choice.start, end=choice.end),
-    )
-
-
 def _major(minor: int, currency: str) -> float:
     """Minor units as a number of major units, for a chart axis only (display, not money)."""
     return float(Decimal(minor).scaleb(-exponent(currency)))
 
 
-def _json(body: dict[str, Any], took: float, hit: bool) -> Response:
-    response = JSONResponse(body, headers=dict(SECURITY_HEADERS))
-    return _timed(response, took, hit)
+def _chart(
+    request: Request,
+    session: Session,
+    user: WebUser,
+    period: tuple[str | None, str | None, str | None],
+    build: Callable[[SeriesReport], dict[str, Any]],
+) -> Response:
+    """A chart's JSON from the period's series: the Chart.js configuration `build` makes,
+    with `patron.state` telling the script to ask again (pending: nothing to draw yet;
+    stale: draw, then fetch the newer copy); 202 while pending."""
+    started = time.perf_counter()
+    choice = _fragment_period(session, *period)
+    params = {"start": choice.start.isoformat(), "end": choice.end.isoformat()}
+    got = get_report(session, "series", params, _label(choice))
+    took = time.perf_counter() - started
+    activate_for(session, user, request)
+    state = "pending" if got.report is None else "stale" if got.waiting else "ready"
+    body = build(got.report) if got.report is not None else {}
+    body["patron"] = {"state": state}
+    status = 202 if got.report is None else 200
+    response = JSONResponse(body, status_code=status, headers=dict(SECURITY_HEADERS))
+    return _timed(response, took, got.source)
 
 
 @router.get("/dashboard/charts/sales.json", include_in_schema=False)
@@ -633,14 +679,13 @@ def sales_chart(
     end: ToQ = None,
 ) -> Response:
     """Net revenue (bars, left axis) and orders (line, right axis) per bucket."""
-    started = time.perf_counter()
-    choice = _fragment_period(session, preset, start, end)
-    report, hit = _series(session, choice)
-    took = time.perf_counter() - started
-    activate_for(session, user, request)
+    return _chart(request, session, user, (preset, start, end), _sales)
+
+
+def _sales(report: SeriesReport) -> dict[str, Any]:
     labels = [day_label(p.start, report.bucket) for p in report.points]
     revenue_axis = i18n.gettext("Revenue (%(currency)s)") % {"currency": report.currency}
-    body = {
+    return {
         "type": "bar",
         "data": {
             "labels": labels,
@@ -676,7 +721,6 @@ def sales_chart(
             },
         },
     }
-    return _json(body, took, hit)
 
 
 @router.get("/dashboard/charts/customers.json", include_in_schema=False)
@@ -689,12 +733,11 @@ def customers_chart(
     end: ToQ = None,
 ) -> Response:
     """New and returning customers per bucket, stacked."""
-    started = time.perf_counter()
-    choice = _fragment_period(session, preset, start, end)
-    report, hit = _series(session, choice)
-    took = time.perf_counter() - started
-    activate_for(session, user, request)
-    body = {
+    return _chart(request, session, user, (preset, start, end), _customers)
+
+
+def _customers(report: SeriesReport) -> dict[str, Any]:
+    return {
         "type": "bar",
         "data": {
             "labels": [day_label(p.start, report.bucket) for p in report.points],
@@ -714,4 +757,3 @@ def customers_chart(
             "scales": {"x": {"stacked": True}, "y": {"stacked": True, "beginAtZero": True}},
         },
     }
-    return _json(body, took, hit)

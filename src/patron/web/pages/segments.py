@@ -41,6 +41,8 @@ Exporter = Annotated[WebUser, Depends(page(Permission.EXPORT))]
 MAX_NAME, MAX_DESCRIPTION, MAX_QUERY = 200, 1000, 10_000
 MAX_UPLOAD = 20 * 1024 * 1024
 SAMPLE = 10
+# The live count answers within about this; what takes longer is estimated (segments/preview.py).
+PREVIEW_BUDGET_MS = 400.0
 HISTORY = 20
 
 # Field kinds as the help panel names them (msgids).
@@ -337,7 +339,9 @@ def preview(
         )
     elif query.strip():
         try:
-            context["result"] = service.preview(session, query=query, sample=SAMPLE)
+            context["result"] = service.preview(
+                session, query=query, sample=SAMPLE, budget_ms=PREVIEW_BUDGET_MS
+            )
         except ValidationError as exc:
             context["problem"] = locate(query, exc)
     return _render(request, "segments/_preview.html", context, user=user, session=session)

@@ -44,18 +44,31 @@
     });
   }
 
-  function chart(canvas) {
+  // A chart's JSON says whether its report is ready (ADR 18): "pending" (nothing to draw
+  // yet) and "stale" (an older copy) are fetched again a few seconds later, up to 10 min.
+  var RETRY_MS = 3000, MAX_TRIES = 200;
+
+  function chart(canvas, tries) {
     var src = canvas.dataset.chart;
+    tries = tries || 0;
     fetch(src, { headers: { "Accept": "application/json" }, credentials: "same-origin" })
       .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); })
-      .then(function (spec) { draw(canvas, spec); canvas.dataset.ready = "1"; })
+      .then(function (spec) {
+        var state = (spec.patron || {}).state || "ready";
+        delete spec.patron;
+        if (state !== "pending") { draw(canvas, spec); }
+        canvas.dataset.ready = state === "ready" ? "1" : state;
+        if (state !== "ready" && tries < MAX_TRIES && document.body.contains(canvas)) {
+          window.setTimeout(function () { chart(canvas, tries + 1); }, RETRY_MS);
+        }
+      })
       .catch(function () { canvas.dataset.ready = "error"; });
   }
 
   function init(root) {
     if (!window.Chart) { return; }
     root.querySelectorAll("canvas[data-spark]").forEach(sparkline);
-    root.querySelectorAll("canvas[data-chart]").forEach(chart);
+    root.querySelectorAll("canvas[data-chart]").forEach(function (c) { chart(c, 0); });
   }
 
   document.addEventListener("DOMContentLoaded", function () { init(document); });
