@@ -31,6 +31,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	tools/vendor-assets --check
 
 typecheck: install
 	$(BIN)/mypy

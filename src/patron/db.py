@@ -25,6 +25,7 @@ from sqlalchemy import (
     Table,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -142,6 +143,14 @@ def get_engine() -> Engine:
         set_engine(make_engine())
     assert _engine is not None
     return _engine
+
+
+def refresh_statistics() -> None:
+    """Let the query planner see the data a bulk load just wrote (`ANALYZE`). PostgreSQL's
+    autovacuum would get there minutes later; until then a fresh 20,000-customer demo store
+    planned segment previews for empty tables (8 to 31 s instead of well under one)."""
+    with unit_of_work() as session:  # both allow ANALYZE inside a transaction
+        session.execute(text("ANALYZE"))
 
 
 def set_engine(engine: Engine) -> None:

@@ -315,3 +315,56 @@ def test_a_support_agent_is_refused_settings_and_does_not_see_them(page, store):
     assert response.status == 403
     assert page.locator("h1").inner_text() == "You do not have access to this page"
     shot(page, store, "en-support-refused")
+
+
+AXE = Path(__file__).parent / "vendor" / "axe" / "axe.min.js"  # axe-core, see VENDOR.txt
+AUDITED = ["/", "/customers", "/segments", "/segments/new", "/settings", "/settings/users",
+           "/settings/keys", "/settings/targets", "/settings/spend", "/account"]  # fmt: skip
+
+
+def _audit(page) -> list[str]:  # type: ignore[no-untyped-def]
+    """axe-core's WCAG 2 A and AA rules on the page as it is now: one line per failing
+    element (rule, impact, the element's selector)."""
+    page.evaluate(AXE.read_text())
+    found = page.evaluate(
+        """async () => {
+            const r = await axe.run(document, {runOnly: {type: "tag",
+                values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}});
+            return r.violations.flatMap(v => v.nodes.map(
+                n => `${v.id} (${v.impact}): ${n.target.join(" ")}`));
+        }"""
+    )
+    return list(found)
+
+
+@pytest.mark.parametrize("locale", ["en", "zh_Hans"])
+def test_main_pages_pass_an_accessibility_audit(chromium, store, locale):
+    # axe is evaluated into the page, which the pages' own CSP would refuse: this context
+    # bypasses it (the CSP itself is checked by every other test here)
+    context = chromium.new_context(viewport={"width": 1360, "height": 900}, bypass_csp=True)
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    try:
+        page.goto(store.base + "/login")
+        problems = {"/login": _audit(page)}
+        sign_in(page, store)
+        if locale != "en":
+            page.goto(store.base + "/account")
+            with page.expect_navigation():
+                page.locator("#locale-select").select_option(locale)
+        customer = store.scalar(
+            "SELECT id FROM customers WHERE merged_into_id IS NULL ORDER BY total_spent DESC"
+            " LIMIT 1"
+        )
+        segment = store.scalar("SELECT id FROM segments ORDER BY id LIMIT 1")
+        for path in [*AUDITED, f"/customers/{customer}", f"/segments/{segment}"]:
+            page.goto(store.base + path)
+            page.wait_for_load_state("networkidle")
+            problems[path] = _audit(page)
+        if locale != "en":
+            page.goto(store.base + "/account")
+            with page.expect_navigation():
+                page.locator("#locale-select").select_option("en")
+    finally:
+        context.close()
+    assert {p: v for p, v in problems.items() if v} == {}

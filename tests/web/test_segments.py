@@ -202,6 +202,10 @@ def test_create_refresh_edit_and_delete_a_segment(browser, session):
     assert members == [str(ids["ann"]), str(ids["bob"]), str(ids["cat"])]
     assert len(_rows(page, "history-row")) == 3
     assert all(r.endswith("Still a member Refresh") for r in _rows(page, "history-row"))
+    # each named by its email, not its id
+    assert sorted(r.split(" ")[0] for r in _rows(page, "history-row")) == [
+        "ann@example.com", "bob@example.com", "cat@example.com",
+    ]  # fmt: skip
     # when the query is edited to the US, and refreshed
     edit = client.get(f"/segments/{seg_id}/edit", headers=HTML)
     assert "country = &#34;ID&#34;</textarea>" in edit.text

@@ -9,10 +9,16 @@ class PatronError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, field: str | None = None, phrase: object | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        # The message as a domain composed it (a template and its parameters, e.g.
+        # segments.language.Phrase), so that the web app can say it in the reader's
+        # language; `message` stays the English text.
+        self.phrase = phrase
 
     def to_dict(self) -> dict[str, object]:
         body: dict[str, object] = {"error": self.code, "message": self.message}

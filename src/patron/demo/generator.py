@@ -27,7 +27,7 @@ from patron.catalog import service as catalog_service
 from patron.catalog.schemas import ProductIn, ProductRef
 from patron.customers import service as customers_service
 from patron.customers.schemas import IdentityKey, IdentityKind, ResolveRequest
-from patron.db import unit_of_work
+from patron.db import refresh_statistics, unit_of_work
 from patron.events import service as events_service
 from patron.orders import service as orders_service
 from patron.orders.schemas import (
@@ -377,6 +377,7 @@ def build(
         _write_block(data, source_id, report)
         done += n
         progress(done)
+    refresh_statistics()
     return report
 
 

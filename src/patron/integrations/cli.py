@@ -16,7 +16,7 @@ from rich.table import Table
 
 from patron.clitools import console, err_console, fail, handles_errors
 from patron.core.errors import ValidationError
-from patron.db import unit_of_work
+from patron.db import refresh_statistics, unit_of_work
 from patron.integrations import cdnow, csv_import, online_retail
 from patron.integrations.importers import (
     ORDER_CHUNK,
@@ -93,6 +93,7 @@ def run_import(
             write_profiles(batch, source_id, report, seen)
         else:
             write_products(batch, source_id, report, seen)
+    refresh_statistics()  # the planner sees what was loaded
     return report
 
 

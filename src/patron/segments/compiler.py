@@ -5,6 +5,9 @@ dialect). Event, order, cart, RFM and nested-segment conditions become `customer
 (SELECT customer_id ... GROUP BY ... HAVING ...)` over indexed columns. Every relative time
 bound (`-60d`, `within = 30d`) is also recorded as a TimeAtom: which customers' result can
 flip when the clock moves from t1 to t2 (membership.py uses it; ADR 13).
+
+Error messages are Phrases (templates marked with `N_`, see language.py), so the web app
+can show them in the reader's language.
 """
 
 from __future__ import annotations
@@ -27,7 +30,18 @@ from patron.customers import service as customers_service
 from patron.events import service as events_service
 from patron.orders import service as orders_service
 from patron.orders.schemas import CartStatus, OrderStatus
-from patron.segments.language import BoolOp, Call, Compare, Node, Not, SegmentQueryError, Value
+from patron.segments.language import (
+    N_,
+    BoolOp,
+    Call,
+    Compare,
+    Node,
+    Not,
+    Param,
+    Phrase,
+    SegmentQueryError,
+    Value,
+)
 from patron.segments.language import parse as parse_query
 
 Cond = ColumnElement[bool]
@@ -176,14 +190,31 @@ def _negate(cond: Cond) -> Cond:
     return not_(func.coalesce(cond, false()))
 
 
-def _err(message: str, pos: int, expected: str | None = None) -> SegmentQueryError:
+def _err(
+    template: str | Phrase, pos: int, expected: str | None = None, **params: Param
+) -> SegmentQueryError:
+    """The error at column `pos`: `template` (marked with N_) filled with `params`."""
+    message = template if isinstance(template, Phrase) else Phrase(template, **params)
     return SegmentQueryError(message, position=pos, expected=expected)
 
 
+_UNKNOWN = {
+    "field": N_("unknown field '{name}'"),
+    "function": N_("unknown function '{name}'"),
+    "ordered() filter": N_("unknown ordered() filter '{name}'"),
+    "abandoned_cart() argument": N_("unknown abandoned_cart() argument '{name}'"),
+    "RFM group": N_("unknown RFM group '{name}'"),
+}
+
+
 def _unknown(name: str, pos: int, choices: list[str], what: str) -> SegmentQueryError:
+    """`unknown <what> 'name'`, with the closest of `choices` as a hint."""
     close = difflib.get_close_matches(name, choices, n=1)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
-    return _err(f"unknown {what} '{name}'{hint}", pos, expected=what)
+    message = Phrase(_UNKNOWN[what], name=name)
+    if close:
+        hint = Phrase(N_("did you mean '{suggestion}'?"), suggestion=close[0])
+        message = Phrase(N_("{message}; {hint}"), message=message, hint=hint)
+    return _err(message, pos, expected=what)
 
 
 def _compare(cmp: Compare, ctx: Context) -> Cond:
@@ -191,10 +222,12 @@ def _compare(cmp: Compare, ctx: Context) -> Cond:
     name = cmp.path[0]
     if name == "properties":
         if len(cmp.path) == 1:
-            raise _err("name the property, like properties.size", cmp.pos, "properties.<name>")
+            raise _err(N_("name the property, like properties.size"), cmp.pos, "properties.<name>")
         return _json_test(c.properties, cmp.path[1:], cmp, ctx)
     if len(cmp.path) > 1:
-        raise _err(f"'{name}' has no sub-fields (only properties.<name> does)", cmp.pos)
+        raise _err(
+            N_("'{name}' has no sub-fields (only properties.<name> does)"), cmp.pos, name=name
+        )
     if name in RFM_FIELDS:
         return _rfm(cmp, ctx)
     if name in EXTRA_FIELDS:
@@ -202,7 +235,7 @@ def _compare(cmp: Compare, ctx: Context) -> Cond:
     kind = PROFILE_FIELDS.get(name)
     if kind is None:
         if name in FUNCTIONS:
-            raise _err(f"{name} is a function: write {name}(...)", cmp.pos, "(")
+            raise _err(N_("{name} is a function: write {name}(...)"), cmp.pos, "(", name=name)
         choices = [*PROFILE_FIELDS, *RFM_FIELDS, *EXTRA_FIELDS, "properties.<name>"]
         raise _unknown(name, cmp.pos, choices, "field")
     if name == "aov":
@@ -252,7 +285,8 @@ def _scalar_test(
         return col.is_not(None)  # type: ignore[no-any-return]
     if op in ("contains", "not_contains"):
         if kind != "text":
-            raise _err(f"CONTAINS works on text and lists, not on {cmp.name}", cmp.pos, "=")
+            message = N_("CONTAINS works on text and lists, not on {field}")
+            raise _err(message, cmp.pos, "=", field=cmp.name)
         needle = _text_value(cmp.values[0], cmp)
         cond = (
             func.instr(col, needle) > 0 if ctx.dialect == "sqlite" else func.strpos(col, needle) > 0
@@ -261,11 +295,14 @@ def _scalar_test(
     values = [_literal(v, kind, cmp, ctx) for v in cmp.values]
     if op in ("in", "not_in"):
         if kind in ("time", "date"):
-            raise _err("IN takes texts or numbers; compare times with < or >", cmp.pos, "<")
+            raise _err(N_("IN takes texts or numbers; compare times with < or >"), cmp.pos, "<")
         cond = col.in_([v for v, _ in values])
         return cond if op == "in" else or_(col.is_(None), not_(cond))
     if kind == "text" and op not in ("=", "!="):
-        raise _err(f"{cmp.name} is text: compare it with =, !=, IN or CONTAINS", cmp.pos, "=")
+        raise _err(
+            N_("{field} is text: compare it with =, !=, IN or CONTAINS"), cmp.pos, "=",
+            field=cmp.name,
+        )  # fmt: skip
     value, offset = values[0]
     if offset is not None:
         ctx.atoms.append(TimeAtom(customer_col, col, offset, table_where))
@@ -278,8 +315,9 @@ def _scalar_test(
 def _text_value(v: Value, cmp: Compare) -> str:
     if v.kind != "string":
         raise _err(
-            f"expected a text in quotes for {cmp.name}, found {v.describe()}", v.pos, '"text"'
-        )
+            N_("expected a text in quotes for {field}, found {found}"), v.pos, '"text"',
+            field=cmp.name, found=v.describe(),
+        )  # fmt: skip
     return v.text
 
 
@@ -289,32 +327,35 @@ def _literal(v: Value, kind: FieldKind, cmp: Compare, ctx: Context) -> tuple[Any
         return _text_value(v, cmp), None
     if kind == "number":
         if v.kind != "number":
-            raise _err(f"expected a number for {cmp.name}, found {v.describe()}", v.pos, "a number")
+            raise _err(
+                N_("expected a number for {field}, found {found}"), v.pos, "a number",
+                field=cmp.name, found=v.describe(),
+            )  # fmt: skip
         return (int(v.number) if v.number == v.number.to_integral() else v.number), None
     if kind == "money":
         return _money(v, cmp, ctx), None
     if kind in ("time", "date"):
         if v.kind == "duration":
             if kind == "date":
-                raise _err(f'{cmp.name} is a date: give it as "YYYY-MM-DD"', v.pos, '"YYYY-MM-DD"')
+                raise _err(
+                    N_('{field} is a date: give it as "YYYY-MM-DD"'), v.pos, '"YYYY-MM-DD"',
+                    field=cmp.name,
+                )  # fmt: skip
             return ctx.now + v.duration, v.duration
         if v.kind == "string":
             try:
                 at = parse_datetime(v.text, field="query")
             except ValidationError:
-                raise _err(
-                    f'expected a date like "2026-01-31" for {cmp.name}, found "{v.text}"',
-                    v.pos,
-                    '"YYYY-MM-DD"',
-                ) from None
+                message = N_('expected a date like "2026-01-31" for {field}, found "{text}"')
+                raise _err(message, v.pos, '"YYYY-MM-DD"', field=cmp.name, text=v.text) from None
             return (at.date() if kind == "date" else at), None
-        raise _err(
-            f"expected a time for {cmp.name}: relative like -60d (60 days ago) or a date "
-            f'like "2026-01-31", found {v.describe()}',
-            v.pos,
-            "a time like -60d",
+        message = N_(
+            "expected a time for {field}: relative like -60d (60 days ago) or a date "
+            'like "2026-01-31", found {found}'
         )
-    raise _err(f"{cmp.name} cannot be compared like this", cmp.pos)  # pragma: no cover
+        raise _err(message, v.pos, "a time like -60d", field=cmp.name, found=v.describe())
+    message = N_("{field} cannot be compared like this")
+    raise _err(message, cmp.pos, field=cmp.name)  # pragma: no cover
 
 
 def _money(v: Value, cmp: Compare, ctx: Context) -> int:
@@ -322,36 +363,29 @@ def _money(v: Value, cmp: Compare, ctx: Context) -> int:
     if v.kind == "number":
         return to_minor(v.number, ctx.base_currency, field="query")
     if v.kind != "money":
-        raise _err(
-            f"expected an amount for {cmp.name}, like 100 {ctx.base_currency}, found "
-            f"{v.describe()}",
-            v.pos,
-            "an amount",
-        )
+        message = N_("expected an amount for {field}, like 100 {currency}, found {found}")
+        raise _err(message, v.pos, "an amount", field=cmp.name, currency=ctx.base_currency,
+                   found=v.describe())  # fmt: skip
     if v.currency not in KNOWN_CURRENCIES:
-        raise _err(
-            f"unknown currency '{v.currency}'",
-            v.pos + len(str(v.number)) + 1,
-            "an ISO 4217 currency code",
-        )
+        raise _err(N_("unknown currency '{currency}'"), v.pos + len(str(v.number)) + 1,
+                   "an ISO 4217 currency code", currency=v.currency)  # fmt: skip
     minor = to_minor(v.number, v.currency, field="query")
     if v.currency == ctx.base_currency:
         return minor
     converted = ctx.to_base(minor, v.currency)
     if converted is None:
-        raise _err(
-            f"there is no exchange rate from {v.currency} to the store currency "
-            f"{ctx.base_currency}; set it in the store settings or write the amount in "
-            f"{ctx.base_currency}",
-            v.pos,
+        message = N_(
+            "there is no exchange rate from {currency} to the store currency {base}; "
+            "set it in the store settings or write the amount in {base}"
         )
+        raise _err(message, v.pos, currency=v.currency, base=ctx.base_currency)
     return converted
 
 
 def _aov(cmp: Compare, ctx: Context) -> Cond:
     c = customers_service.customers_table().c
     if cmp.op not in _CMP:
-        raise _err("compare aov with =, !=, >, >=, < or <=", cmp.pos, ">=")
+        raise _err(N_("compare aov with =, !=, >, >=, < or <="), cmp.pos, ">=")
     amount = _money(cmp.values[0], cmp, ctx)
     # total_spent / orders_count op amount, without integer division.
     return and_(c.orders_count > 0, _CMP[cmp.op](c.total_spent, c.orders_count * amount))
@@ -359,7 +393,10 @@ def _aov(cmp: Compare, ctx: Context) -> Cond:
 
 def _list_test(col: Any, cmp: Compare, ctx: Context) -> Cond:
     if cmp.op not in ("contains", "not_contains"):
-        raise _err(f'{cmp.name} is a list: use {cmp.name} CONTAINS "..."', cmp.pos, "CONTAINS")
+        raise _err(
+            N_('{field} is a list: use {field} CONTAINS "..."'), cmp.pos, "CONTAINS",
+            field=cmp.name,
+        )  # fmt: skip
     cond = _json_array_has(col, None, _text_value(cmp.values[0], cmp), ctx)
     return cond if cmp.op == "contains" else _negate(cond)
 
@@ -414,20 +451,22 @@ def _json_test(col: Any, path: tuple[str, ...], cmp: Compare, ctx: Context) -> C
         return cond if op == "contains" else _negate(cond)
     kinds = {v.kind for v in cmp.values}
     if len(kinds) > 1:
-        raise _err("give values of one kind in a list", cmp.pos)
+        raise _err(N_("give values of one kind in a list"), cmp.pos)
     if first.kind == "bool":
         if op not in ("=", "!="):
-            raise _err("compare true/false with = or !=", cmp.pos, "=")
+            raise _err(N_("compare true/false with = or !="), cmp.pos, "=")
         if pg:
             cond = and_(jtype == "boolean", as_text == ("true" if first.flag else "false"))
         else:
             cond = jtype == ("true" if first.flag else "false")
         return cond if op == "=" else _negate(cond)
     if first.kind == "duration":
-        raise _err("a property holds text, numbers or true/false, not a duration", first.pos)
+        raise _err(N_("a property holds text, numbers or true/false, not a duration"), first.pos)
     if first.kind == "number" or first.kind == "money":
         if first.kind == "money":
-            raise _err("a property holds plain numbers: drop the currency", first.pos, "a number")
+            raise _err(
+                N_("a property holds plain numbers: drop the currency"), first.pos, "a number"
+            )
         number_type = "number" if pg else None
         num: Any
         if pg:
@@ -448,7 +487,7 @@ def _json_test(col: Any, path: tuple[str, ...], cmp: Compare, ctx: Context) -> C
         cond = text_expr.in_(texts)
         return cond if op == "in" else or_(text_expr.is_(None), not_(cond))
     if op not in ("=", "!="):
-        raise _err("compare a text property with =, !=, IN or CONTAINS", cmp.pos, "=")
+        raise _err(N_("compare a text property with =, !=, IN or CONTAINS"), cmp.pos, "=")
     cond = text_expr == texts[0]
     return cond if op == "=" else or_(text_expr.is_(None), not_(cond))
 
@@ -468,7 +507,7 @@ def _call(call: Call, ctx: Context) -> Cond:
     if call.name == "has_tag":
         c = customers_service.customers_table().c
         if len(call.args) != 1 or call.named:
-            raise _err('has_tag takes one tag, like has_tag("vip")', call.pos, '"tag"')
+            raise _err(N_('has_tag takes one tag, like has_tag("vip")'), call.pos, '"tag"')
         return _json_array_has(c.tags, None, _text_arg(call, 0), ctx)
     choices = [*FUNCTIONS, *PROFILE_FIELDS]
     raise _unknown(call.name, call.pos, choices, "function")
@@ -477,7 +516,10 @@ def _call(call: Call, ctx: Context) -> Cond:
 def _text_arg(call: Call, i: int) -> str:
     v = call.args[i]
     if v.kind != "string":
-        raise _err(f"{call.name} expects a name in quotes, found {v.describe()}", v.pos, '"name"')
+        raise _err(
+            N_("{function} expects a name in quotes, found {found}"), v.pos, '"name"',
+            function=call.name, found=v.describe(),
+        )  # fmt: skip
     return v.text
 
 
@@ -495,21 +537,18 @@ def _window(
     if key == "count":
         v = arg.values[0] if arg.values else None
         if arg.op not in _CMP or v is None or v.kind != "number" or v.number < 0:
-            raise _err(
-                "count takes a comparison with a whole number, like count >= 3",
-                arg.pos,
-                "count >= N",
-            )
+            message = N_("count takes a comparison with a whole number, like count >= 3")
+            raise _err(message, arg.pos, "count >= N")
         out.count = arg
         return True
     if key not in ("within", "after", "before"):
         return False
     v = arg.values[0] if arg.values else None
     if arg.op != "=" or v is None:
-        raise _err(f"write {key} = <time>, like {key} = 30d", arg.pos, "=")
+        raise _err(N_("write {key} = <time>, like {key} = 30d"), arg.pos, "=", key=key)
     if key == "within":
         if v.kind != "duration" or v.duration <= timedelta(0):
-            raise _err("within takes a positive duration, like within = 30d", v.pos, "like 30d")
+            raise _err(N_("within takes a positive duration, like within = 30d"), v.pos, "like 30d")
         out.conds.append(col >= ctx.now - v.duration)
         ctx.atoms.append(TimeAtom(customer_col, col, -v.duration, where))
         return True
@@ -542,7 +581,7 @@ def _grouped(
 def _did(call: Call, ctx: Context) -> Cond:
     if len(call.args) != 1:
         raise _err(
-            'did takes the event name first, like did("Product Viewed", within = 30d)',
+            N_('did takes the event name first, like did("Product Viewed", within = 30d)'),
             call.pos,
             '"event name"',
         )
@@ -588,7 +627,7 @@ _ORDER_KEYS = ("product", "sku", "product_id", "category", "brand", "channel", "
 def _ordered(call: Call, ctx: Context) -> Cond:
     if call.args:
         raise _err(
-            'ordered takes named filters only, like ordered(category = "Shoes")',
+            N_('ordered takes named filters only, like ordered(category = "Shoes")'),
             call.args[0].pos,
             "a named filter",
         )
@@ -633,7 +672,7 @@ def _ordered(call: Call, ctx: Context) -> Cond:
         else:  # category: the category or any sub-category ("Shoes" matches "Shoes > Running")
             need_products = True
             if arg.op not in ("=", "!=", "in", "not_in"):
-                raise _err("compare category with =, !=, IN", arg.pos, "=")
+                raise _err(N_("compare category with =, !=, IN"), arg.pos, "=")
             texts = [_text_value(v, arg) for v in arg.values]
             cond = or_(
                 *(
@@ -663,7 +702,7 @@ def _abandoned(call: Call, ctx: Context) -> Cond:
     """A cart or checkout with items, not converted, idle for `idle` (default 1h)."""
     if call.args:
         raise _err(
-            "abandoned_cart takes named arguments only, like abandoned_cart(within = 7d)",
+            N_("abandoned_cart takes named arguments only, like abandoned_cart(within = 7d)"),
             call.args[0].pos,
             "a named argument",
         )
@@ -682,7 +721,7 @@ def _abandoned(call: Call, ctx: Context) -> Cond:
         if arg.path[0] == "idle":
             v = arg.values[0] if arg.values else None
             if arg.op != "=" or v is None or v.kind != "duration" or v.duration <= timedelta(0):
-                raise _err("idle takes a positive duration, like idle = 2h", arg.pos, "like 2h")
+                raise _err(N_("idle takes a positive duration, like idle = 2h"), arg.pos, "like 2h")
             idle = v.duration
             continue
         if arg.path[0] == "value":
@@ -702,19 +741,23 @@ def _abandoned(call: Call, ctx: Context) -> Cond:
     return _grouped(k.customer_id, base, func.count(), window, ctx)
 
 
+_CYCLE = N_("segments refer to each other in a cycle: {chain}")
+
+
 def _in_segment(call: Call, ctx: Context) -> Cond:
     if len(call.args) != 1 or call.named:
-        raise _err(
-            'in_segment takes one segment name, like in_segment("VIP")', call.pos, '"segment name"'
-        )
+        message = N_('in_segment takes one segment name, like in_segment("VIP")')
+        raise _err(message, call.pos, '"segment name"')
     name = _text_arg(call, 0)
     pos = call.args[0].pos
     if name in ctx.stack:
         chain = " -> ".join([*ctx.stack[ctx.stack.index(name) :], name])
-        raise _err(f"segments refer to each other in a cycle: {chain}", pos, "no cycle")
+        raise _err(_CYCLE, pos, "no cycle", chain=chain)
     ref = ctx.resolve_segment(name)
     if ref is None:
-        raise _err(f'there is no segment named "{name}"', pos, "an existing segment name")
+        raise _err(
+            N_('there is no segment named "{name}"'), pos, "an existing segment name", name=name
+        )
     ctx.segments.add(ref.id)
     c = customers_service.customers_table().c
     if ref.kind == "static" or not ref.query:
@@ -724,11 +767,10 @@ def _in_segment(call: Call, ctx: Context) -> Cond:
     try:
         inner = _node(parse_query(ref.query), ctx)
     except SegmentQueryError as exc:
-        if exc.detail.startswith("segments refer to each other"):
-            raise _err(exc.detail, pos, "no cycle") from None
-        raise _err(
-            f'segment "{name}" has a query that no longer compiles: {exc.detail}', pos
-        ) from None
+        if exc.template == _CYCLE:
+            raise _err(exc.phrase, pos, "no cycle") from None
+        message = N_('segment "{name}" has a query that no longer compiles: {problem}')
+        raise _err(message, pos, name=name, problem=exc.phrase) from None
     finally:
         ctx.stack.pop()
     return inner

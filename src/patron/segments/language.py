@@ -15,6 +15,12 @@ Keywords are case-insensitive. A DURATION is a signed number with a unit (h, d, 
 `-60d` is "60 days ago", `30d` a window length. Positions are 1-based columns.
 Hand-written (not a parser generator) so that every error says, in a marketer's words,
 what was expected at which column (ADR 13).
+
+Every error message is a `Phrase`: an English template marked with `N_` plus named
+parameters. `str()` of it is the English text the API and the CLI show; the web app
+extracts the marked templates into its `segments` catalogs and renders the same phrase in
+the reader's language (parameters that are phrases are translated too; what the user
+typed, field names and keywords are not).
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, TypeAlias
 
 from patron.core.errors import ValidationError
 
@@ -34,14 +40,66 @@ MAX_LENGTH = 10_000
 MAX_DEPTH = 64
 
 
-class SegmentQueryError(ValidationError):
-    """A query that does not parse or compile: where (1-based column) and what was expected."""
+def N_(message: str) -> str:
+    """Mark `message` (an English template) for the web app's translation catalogs."""
+    return message
 
-    def __init__(self, message: str, *, position: int, expected: str | None = None) -> None:
-        super().__init__(f"{message} (at column {position})", field="query")
+
+Param: TypeAlias = "str | int | Phrase"
+
+
+class Phrase:
+    """An English message template (`str.format` fields) and its parameters, so that a
+    reader in another language can be shown the same message translated. A parameter is
+    shown as it is (what the user typed, a name, a number) unless it is itself a Phrase."""
+
+    __slots__ = ("params", "template")
+
+    def __init__(self, template: str, /, **params: Param) -> None:
+        self.template = template
+        self.params: dict[str, Param] = params
+
+    def __str__(self) -> str:
+        if not self.params:
+            return self.template
+        return self.template.format(**{k: str(v) for k, v in self.params.items()})
+
+    def __repr__(self) -> str:
+        return f"Phrase({self.template!r}, **{self.params!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Phrase):
+            return NotImplemented
+        return (self.template, self.params) == (other.template, other.params)
+
+    def __hash__(self) -> int:
+        return hash(self.template)
+
+
+class SegmentQueryError(ValidationError):
+    """A query that does not parse or compile: where (1-based column) and what was expected.
+
+    `message`, `detail` and `to_dict()` are English; `template` and `params` (the Phrase
+    of `detail`) let the web app say the same in the user's language."""
+
+    def __init__(
+        self, message: str | Phrase, *, position: int, expected: str | Phrase | None = None
+    ) -> None:
+        phrase = message if isinstance(message, Phrase) else Phrase(message)
+        detail = str(phrase)
+        super().__init__(f"{detail} (at column {position})", field="query")
         self.position = position
-        self.expected = expected
-        self.detail = message
+        self.expected = None if expected is None else str(expected)
+        self.detail = detail
+        self.phrase = phrase
+
+    @property
+    def template(self) -> str:
+        return self.phrase.template
+
+    @property
+    def params(self) -> dict[str, Param]:
+        return self.phrase.params
 
     def to_dict(self) -> dict[str, object]:
         body = super().to_dict()
@@ -68,18 +126,19 @@ _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def _describe(tok: Token) -> str:
+def _describe(tok: Token) -> Param:
     if tok.kind == "end":
-        return "the end of the query"
+        return Phrase(N_("the end of the query"))
     if tok.kind == "string":
-        return f"the text {tok.text}"
-    return f"'{tok.text}'"
+        return Phrase(N_("the text {text}"), text=tok.text)
+    return f"'{tok.text}'"  # the token as typed
 
 
 def tokenize(text: str) -> list[Token]:
     if len(text) > MAX_LENGTH:
         raise SegmentQueryError(
-            f"the query is longer than {MAX_LENGTH} characters", position=MAX_LENGTH + 1
+            Phrase(N_("the query is longer than {limit} characters"), limit=MAX_LENGTH),
+            position=MAX_LENGTH + 1,
         )
     tokens: list[Token] = []
     i, n = 0, len(text)
@@ -98,7 +157,9 @@ def tokenize(text: str) -> list[Token]:
                 j += 1
             if j >= n:
                 raise SegmentQueryError(
-                    f"this text is not closed: add {ch} at the end", position=pos, expected=ch
+                    Phrase(N_("this text is not closed: add {quote} at the end"), quote=ch),
+                    position=pos,
+                    expected=ch,
                 )
             tokens.append(Token("string", text[i : j + 1], pos, "".join(out)))
             i = j + 1
@@ -111,7 +172,9 @@ def tokenize(text: str) -> list[Token]:
             if u and u.group() in UNITS:
                 if "." in m.group():
                     raise SegmentQueryError(
-                        "a duration is a whole number of hours, days or weeks, like 30d",
+                        Phrase(
+                            N_("a duration is a whole number of hours, days or weeks, like 30d")
+                        ),
                         position=pos,
                         expected="a whole number",
                     )
@@ -122,8 +185,14 @@ def tokenize(text: str) -> list[Token]:
                 continue
             if u and not (u.group().isupper() and len(u.group()) == 3):
                 raise SegmentQueryError(
-                    f"unknown unit '{u.group()}' after {m.group()}: use h, d or w (like 30d), "
-                    "or a currency after a space (like 100 USD)",
+                    Phrase(
+                        N_(
+                            "unknown unit '{unit}' after {number}: use h, d or w (like 30d), "
+                            "or a currency after a space (like 100 USD)"
+                        ),
+                        unit=u.group(),
+                        number=m.group(),
+                    ),
                     position=j + 1,
                     expected="h, d or w",
                 )
@@ -145,9 +214,13 @@ def tokenize(text: str) -> list[Token]:
             i += 2
             continue
         if two == "==":
-            raise SegmentQueryError("use a single '=' to compare", position=pos, expected="=")
+            raise SegmentQueryError(
+                Phrase(N_("use a single '=' to compare")), position=pos, expected="="
+            )
         if two == "<>":
-            raise SegmentQueryError("use '!=' for 'not equal'", position=pos, expected="!=")
+            raise SegmentQueryError(
+                Phrase(N_("use '!=' for 'not equal'")), position=pos, expected="!="
+            )
         if ch in "=<>":
             tokens.append(Token("op", ch, pos))
             i += 1
@@ -156,7 +229,9 @@ def tokenize(text: str) -> list[Token]:
             tokens.append(Token("punct", ch, pos))
             i += 1
             continue
-        raise SegmentQueryError(f"unexpected character {ch!r}", position=pos)
+        raise SegmentQueryError(
+            Phrase(N_("unexpected character {character}"), character=repr(ch)), position=pos
+        )
     tokens.append(Token("end", "", n + 1))
     return tokens
 
@@ -176,14 +251,16 @@ class Value:
     duration: timedelta = timedelta(0)
     flag: bool = False
 
-    def describe(self) -> str:
-        return {
-            "string": "a text",
-            "number": "a number",
-            "money": "an amount of money",
-            "duration": "a duration",
-            "bool": "true or false",
-        }[self.kind]
+    def describe(self) -> Phrase:
+        return Phrase(
+            {
+                "string": N_("a text"),
+                "number": N_("a number"),
+                "money": N_("an amount of money"),
+                "duration": N_("a duration"),
+                "bool": N_("true or false"),
+            }[self.kind]
+        )
 
 
 Op = Literal[
@@ -255,13 +332,14 @@ class _Parser:
         return tok
 
     def error(
-        self, expected: str, *, tok: Token | None = None, hint: str = ""
+        self, expected: Phrase, *, tok: Token | None = None, hint: Phrase | None = None
     ) -> SegmentQueryError:
         tok = tok or self.tok
-        message = f"expected {expected}, found {_describe(tok)}"
-        return SegmentQueryError(
-            message + (f"; {hint}" if hint else ""), position=tok.pos, expected=expected
-        )
+        found = _describe(tok)
+        message = Phrase(N_("expected {expected}, found {found}"), expected=expected, found=found)
+        if hint is not None:
+            message = Phrase(N_("{message}; {hint}"), message=message, hint=hint)
+        return SegmentQueryError(message, position=tok.pos, expected=expected)
 
     def is_kw(self, word: str) -> bool:
         return self.tok.kind == "keyword" and self.tok.text == word
@@ -269,7 +347,7 @@ class _Parser:
     def is_punct(self, ch: str) -> bool:
         return self.tok.kind == "punct" and self.tok.text == ch
 
-    def expect_punct(self, ch: str, expected: str) -> Token:
+    def expect_punct(self, ch: str, expected: Phrase) -> Token:
         if not self.is_punct(ch):
             raise self.error(expected)
         return self.next()
@@ -278,12 +356,13 @@ class _Parser:
 
     def query(self) -> Node:
         if self.tok.kind == "end":
-            raise self.error("a condition, like orders_count >= 2")
+            raise self.error(Phrase(N_("a condition, like orders_count >= 2")))
         node = self.or_expr()
         if self.tokens[self.i].kind != "end":
+            expected = Phrase(N_("AND, OR or the end of the query"))
             if self.is_punct(")"):
-                raise self.error("AND, OR or the end of the query", hint="this ')' has no '('")
-            raise self.error("AND, OR or the end of the query")
+                raise self.error(expected, hint=Phrase(N_("this ')' has no '('")))
+            raise self.error(expected)
         return node
 
     def or_expr(self) -> Node:
@@ -314,15 +393,17 @@ class _Parser:
             self.next()
             self.depth += 1
             if self.depth > MAX_DEPTH:
-                raise SegmentQueryError("the query nests too deeply", position=tok.pos)
+                raise SegmentQueryError(Phrase(N_("the query nests too deeply")), position=tok.pos)
             node = self.or_expr()
             self.depth -= 1
             if not self.is_punct(")"):
-                raise self.error("')' to close the '(' at column " + str(tok.pos))
+                raise self.error(
+                    Phrase(N_("')' to close the '(' at column {column}"), column=tok.pos)
+                )
             self.next()
             return node
         if tok.kind != "name":
-            raise self.error("a condition (a field like orders_count, or did(...))")
+            raise self.error(Phrase(N_("a condition (a field like orders_count, or did(...))")))
         self.next()
         if self.is_punct("("):
             return self.call(tok)
@@ -331,7 +412,7 @@ class _Parser:
             self.next()
             part = self.tok
             if part.kind not in ("name", "keyword"):
-                raise self.error("a property name after '.'")
+                raise self.error(Phrase(N_("a property name after '.'")))
             self.next()
             path.append(part.text if part.kind == "name" else part.text.lower())
         return self.test(tuple(path), tok.pos)
@@ -346,7 +427,7 @@ class _Parser:
             negate = True
             self.next()
             if not (self.is_kw("IN") or self.is_kw("CONTAINS")):
-                raise self.error("IN or CONTAINS after NOT")
+                raise self.error(Phrase(N_("IN or CONTAINS after NOT")))
         if self.is_kw("IN"):
             self.next()
             return Compare(path, "not_in" if negate else "in", self.value_list(), pos)
@@ -361,18 +442,20 @@ class _Parser:
                 self.next()
                 is_not = True
             if not self.is_kw("NULL"):
-                raise self.error("NULL after IS" + (" NOT" if is_not else ""))
+                raise self.error(
+                    Phrase(N_("NULL after IS NOT")) if is_not else Phrase(N_("NULL after IS"))
+                )
             self.next()
             return Compare(path, "is_not_null" if is_not else "is_null", (), pos)
-        raise self.error("a comparison (=, !=, >, >=, <, <=, IN, CONTAINS or IS NULL)")
+        raise self.error(Phrase(N_("a comparison (=, !=, >, >=, <, <=, IN, CONTAINS or IS NULL)")))
 
     def value_list(self) -> tuple[Value, ...]:
-        self.expect_punct("(", "'(' to start the list of values")
+        self.expect_punct("(", Phrase(N_("'(' to start the list of values")))
         values = [self.value(after="(")]
         while self.is_punct(","):
             self.next()
             values.append(self.value(after=","))
-        self.expect_punct(")", "',' or ')' to close the list")
+        self.expect_punct(")", Phrase(N_("',' or ')' to close the list")))
         return tuple(values)
 
     def value(self, *, after: str) -> Value:
@@ -402,8 +485,13 @@ class _Parser:
             self.next()
             return Value("bool", tok.pos, text=tok.text.lower(), flag=tok.text == "TRUE")
         raise self.error(
-            f"a value after '{after}' (a number, \"text\", an amount like 100 USD, "
-            "a time like -60d, true or false)"
+            Phrase(
+                N_(
+                    "a value after '{after}' (a number, \"text\", an amount like 100 USD, "
+                    "a time like -60d, true or false)"
+                ),
+                after=after,
+            )
         )
 
     def call(self, name_tok: Token) -> Call:
@@ -433,18 +521,23 @@ class _Parser:
                     negate = self.is_kw("NOT")
                     self.next()
                     if negate and not self.is_kw("IN"):
-                        raise self.error("IN after NOT")
+                        raise self.error(Phrase(N_("IN after NOT")))
                     if negate:
                         self.next()
                     named.append(
                         Compare((key,), "not_in" if negate else "in", self.value_list(), tok.pos)
                     )
                 else:
-                    raise self.error(f"'=' or another comparison after '{key}'")
+                    raise self.error(
+                        Phrase(N_("'=' or another comparison after '{name}'"), name=key)
+                    )
             else:
                 if named:
                     raise self.error(
-                        f'a named filter (like category = "Shoes") in {name_tok.text}()'
+                        Phrase(
+                            N_('a named filter (like category = "Shoes") in {function}()'),
+                            function=name_tok.text,
+                        )
                     )
                 args.append(self.value(after="(" if not args else ","))
             if self.is_punct(","):
@@ -453,7 +546,7 @@ class _Parser:
             if self.is_punct(")"):
                 self.next()
                 break
-            raise self.error(f"',' or ')' to close {name_tok.text}(")
+            raise self.error(Phrase(N_("',' or ')' to close {function}("), function=name_tok.text))
         return Call(str(name_tok.value), tuple(args), tuple(named), name_tok.pos)
 
 

@@ -10,12 +10,12 @@ import io
 import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from patron.core.errors import Conflict, NotFound, ValidationError
+from patron.core.errors import Conflict, NotFound, PatronError, ValidationError
 from patron.core.ids import normalize_email
 from patron.core.pagination import clamp_limit, decode_cursor, encode_cursor
 from patron.core.time import utcnow
@@ -25,7 +25,7 @@ from patron.jobs import service as jobs_service
 from patron.segments import builtins, membership
 from patron.segments import preview as _preview
 from patron.segments.compiler import EXTRA_FIELDS, ExtraField, describe_fields, register_field
-from patron.segments.language import BoolOp, Call, Node, Not
+from patron.segments.language import N_, BoolOp, Call, Node, Not, Param, Phrase
 from patron.segments.language import parse as parse_query
 from patron.segments.models import Segment, SegmentHistory, SegmentMember, SegmentSettings
 from patron.segments.schemas import (
@@ -65,6 +65,15 @@ __all__ = [
 
 _list = list  # `list` is a service verb here
 _SETTINGS_KEY = "lifecycle"
+_E = TypeVar("_E", bound=PatronError)
+
+
+def _error(kind: type[_E], template: str, /, *, field: str, **params: Param) -> _E:
+    """A `kind` error whose message is `template` (marked with N_) filled in: English for
+    the API and the CLI, and carrying its Phrase so that the web app (which extracts the
+    marked templates into its `segments` catalogs) says it in the reader's language."""
+    phrase = Phrase(template, **params)
+    return kind(str(phrase), field=field, phrase=phrase)
 
 
 # --- the language -----------------------------------------------------------------------
@@ -185,7 +194,7 @@ def referenced_segments(query: str) -> set[str]:
 def _row(session: Session, segment_id: int) -> Segment:
     row = session.get(Segment, segment_id)
     if row is None:
-        raise NotFound(f"segment {segment_id} not found", field="segment_id")
+        raise _error(NotFound, N_("segment {id} not found"), field="segment_id", id=segment_id)
     return row
 
 
@@ -195,7 +204,7 @@ def _by_name_or_id(session: Session, ref: str) -> Segment:
     if row is None and ref.isdigit():
         row = session.get(Segment, int(ref))
     if row is None:
-        raise NotFound(f"there is no segment named {ref!r}", field="segment")
+        raise _error(NotFound, N_("there is no segment named {name!r}"), field="segment", name=ref)
     return row
 
 
@@ -223,7 +232,7 @@ def list(  # noqa: A001 - the service verb
     if cursor:
         (last,) = decode_cursor(cursor, arity=1)
         if not isinstance(last, int):
-            raise ValidationError("cursor is not valid", field="cursor")
+            raise _error(ValidationError, N_("cursor is not valid"), field="cursor")
         stmt = stmt.where(Segment.id > last)
     rows = session.scalars(stmt.order_by(Segment.id).limit(limit + 1)).all()
     items = [SegmentRead.model_validate(r) for r in rows[:limit]]
@@ -234,10 +243,10 @@ def list(  # noqa: A001 - the service verb
 def _check_name(session: Session, name: str, own_id: int | None = None) -> str:
     name = name.strip()
     if not name:
-        raise ValidationError("name must not be blank", field="name")
+        raise _error(ValidationError, N_("name must not be blank"), field="name")
     other = session.scalar(select(Segment.id).where(Segment.name == name))
     if other is not None and other != own_id:
-        raise Conflict(f"a segment named {name!r} exists", field="name")
+        raise _error(Conflict, N_("a segment named {name!r} exists"), field="name", name=name)
     return name
 
 
@@ -249,10 +258,12 @@ def create(session: Session, *, data: SegmentCreate, refresh_now: bool = False) 
     time_based = False
     if data.kind is SegmentKind.DYNAMIC:
         if not data.query or not data.query.strip():
-            raise ValidationError("a dynamic segment needs a query", field="query")
+            raise _error(ValidationError, N_("a dynamic segment needs a query"), field="query")
         time_based = check(session, query=data.query, name=name, now=now)
     elif data.query:
-        raise ValidationError("a static list has no query; add members instead", field="query")
+        raise _error(
+            ValidationError, N_("a static list has no query; add members instead"), field="query"
+        )
     row = Segment(
         name=name,
         description=data.description,
@@ -293,9 +304,12 @@ def update(
         if new_name != row.name:
             users = _users_of(session, row.name, exclude=row.id)
             if users:
-                raise Conflict(
-                    f"segments {', '.join(users)} refer to {row.name!r} by name; change them first",
+                raise _error(
+                    Conflict,
+                    N_("segments {names} refer to {name!r} by name; change them first"),
                     field="name",
+                    names=", ".join(users),
+                    name=row.name,
                 )
             row.name = new_name
     if given.get("description") is not None:
@@ -303,9 +317,9 @@ def update(
     changed_query = "query" in given and given["query"] != row.query
     if changed_query:
         if row.kind == SegmentKind.STATIC.value:
-            raise ValidationError("a static list has no query", field="query")
+            raise _error(ValidationError, N_("a static list has no query"), field="query")
         if not given["query"] or not str(given["query"]).strip():
-            raise ValidationError("a dynamic segment needs a query", field="query")
+            raise _error(ValidationError, N_("a dynamic segment needs a query"), field="query")
         row.time_based = check(session, query=given["query"], name=row.name)
         row.query = given["query"]
         row.refreshed_at = None  # the next refresh, even an incremental one, is full
@@ -332,8 +346,11 @@ def delete(session: Session, *, segment_id: int) -> None:
     row = _row(session, segment_id)
     users = _users_of(session, row.name, exclude=row.id)
     if users:
-        raise Conflict(
-            f"segments {', '.join(users)} use this segment; change them first", field="segment_id"
+        raise _error(
+            Conflict,
+            N_("segments {names} use this segment; change them first"),
+            field="segment_id",
+            names=", ".join(users),
         )
     membership.clear(session, segment=row, now=utcnow())
     h = table_of(SegmentHistory)
@@ -365,7 +382,7 @@ def members(
     if cursor:
         (last,) = decode_cursor(cursor, arity=1)
         if not isinstance(last, int):
-            raise ValidationError("cursor is not valid", field="cursor")
+            raise _error(ValidationError, N_("cursor is not valid"), field="cursor")
         stmt = stmt.where(m.customer_id > last)
     rows = session.execute(stmt.order_by(m.customer_id).limit(limit + 1)).all()
     items = [_member(r, r[7]) for r in rows[:limit]]
@@ -438,8 +455,10 @@ def history(
 def _static(session: Session, segment_id: int) -> Segment:
     row = _row(session, segment_id)
     if row.kind != SegmentKind.STATIC.value:
-        raise ValidationError(
-            "members of a dynamic segment follow its query; use a static list", field="segment_id"
+        raise _error(
+            ValidationError,
+            N_("members of a dynamic segment follow its query; use a static list"),
+            field="segment_id",
         )
     return row
 
@@ -503,7 +522,7 @@ def import_list(session: Session, *, segment_id: int, text: str) -> MembersChang
     rows = _list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
     rows = [r for r in rows if any(cell.strip() for cell in r)]
     if not rows:
-        raise ValidationError("the file has no rows", field="file")
+        raise _error(ValidationError, N_("the file has no rows"), field="file")
     header = [h.strip().lower() for h in rows[0]]
     change = MembersChange()
     emails: _list[str] = []
@@ -516,8 +535,10 @@ def import_list(session: Session, *, segment_id: int, text: str) -> MembersChang
         col_email = col_id = 0
         body = rows
     else:
-        raise ValidationError(
-            "name a column email, customer_id or id in the first row", field="file"
+        raise _error(
+            ValidationError,
+            N_("name a column email, customer_id or id in the first row"),
+            field="file",
         )
     for n, r in enumerate(body, start=2 if body is not rows else 1):
         email = r[col_email].strip() if col_email is not None and col_email < len(r) else ""
@@ -527,8 +548,12 @@ def import_list(session: Session, *, segment_id: int, text: str) -> MembersChang
         elif cid.isdigit():
             ids.append(int(cid))
         elif email or cid:
-            raise ValidationError(
-                f"row {n}: {email or cid!r} is neither an email nor a customer id", field="file"
+            raise _error(
+                ValidationError,
+                N_("row {row}: {value!r} is neither an email nor a customer id"),
+                field="file",
+                row=n,
+                value=email or cid,
             )
     change = MembersChange.model_construct(customer_ids=ids, emails=emails)
     return add_members(session, segment_id=segment_id, change=change, reason="import")
@@ -557,11 +582,12 @@ def refresh(
     """Recompute one dynamic segment (full), or only customers touched since its last run
     and those whose time conditions may have flipped (incremental)."""
     if mode not in ("full", "incremental"):
-        raise ValidationError("mode must be full or incremental", field="mode")
+        raise _error(ValidationError, N_("mode must be full or incremental"), field="mode")
     row = _row(session, segment_id)
     if row.kind != SegmentKind.DYNAMIC.value:
-        raise ValidationError(
-            "a static list is not refreshed; it changes when you add or remove members",
+        raise _error(
+            ValidationError,
+            N_("a static list is not refreshed; it changes when you add or remove members"),
             field="segment_id",
         )
     return _refresh_row(session, row, mode=mode, now=now or utcnow())

@@ -8,9 +8,9 @@ Every route calls `patron.segments.service`; the builder's preview is an htmx fr
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol, runtime_checkable
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from patron.auth.schemas import Permission, WebUser
 from patron.core.errors import Conflict, NotFound, PatronError, ValidationError
+from patron.customers import service as customers_service
 from patron.db import unit_of_work
 from patron.segments import service
 from patron.segments.schemas import (
@@ -110,11 +111,49 @@ def _normalise(query: str) -> str:
     return query.replace("\r\n", "\n").replace("\r", "\n")
 
 
+@runtime_checkable
+class Phrase(Protocol):
+    """A message the domain composes (the segment language's errors, and a
+    SegmentQueryError itself): an English `str.format` template, marked for the `segments`
+    catalogs (web/catalogs.py DOMAIN_MESSAGES), and its parameters."""
+
+    @property
+    def template(self) -> str: ...
+
+    @property
+    def params(self) -> Mapping[str, object]: ...
+
+
+def say(phrase: Phrase) -> str:
+    """`phrase` in the user's language: its template translated, then filled in. A parameter
+    that is a phrase (what was expected, ...) is translated too; the others (what the user
+    typed, field names, numbers) are shown as they are."""
+    params = {k: say(v) if isinstance(v, Phrase) else str(v) for k, v in phrase.params.items()}
+    translated = i18n.gettext(phrase.template)
+    if not params:
+        return translated
+    try:
+        return translated.format(**params)
+    except (KeyError, IndexError, ValueError):  # a translation with other fields: English
+        return phrase.template.format(**params)
+
+
+def message_of(exc: PatronError) -> str:
+    """A domain error's message in the user's language when the domain composed it as a
+    phrase (segments.service, the segment language); otherwise its message as it is."""
+    phrase = exc if isinstance(exc, Phrase) else exc.phrase
+    return say(phrase) if isinstance(phrase, Phrase) else exc.message
+
+
 def locate(query: str, exc: PatronError) -> QueryProblem:
     """Where a SegmentQueryError points (its 1-based position counts every character of the
-    query, newlines included), as line, column and a caret under the spot."""
+    query, newlines included), as line, column and a caret under the spot; its message in
+    the user's language."""
     position = getattr(exc, "position", None)
-    detail = str(getattr(exc, "detail", "") or exc.message)
+    if isinstance(exc, Phrase) or isinstance(exc.phrase, Phrase):
+        detail = message_of(exc)
+    else:
+        detail = str(getattr(exc, "detail", "") or exc.message)
     if not isinstance(position, int):
         return QueryProblem(message=detail)
     offset = max(0, min(position - 1, len(query)))
@@ -284,7 +323,7 @@ def _save_failed(
     session.rollback()
     field = exc.field if exc.field in ("name", "description", "query") else "name"
     problem = locate(values["query"], exc) if field == "query" else None
-    errors = {field: problem.message if problem else exc.message}
+    errors = {field: problem.message if problem else message_of(exc)}
     return _form(
         request, session, user, values=values, segment=segment, errors=errors,
         problem=problem, status=422,
@@ -406,6 +445,7 @@ def _detail(
     status: int = 200,
 ) -> Response:
     members = service.members(session, segment_id=seg.id, cursor=cursor, limit=50)
+    history = service.history(session, segment_id=seg.id, limit=HISTORY)
     q = request.query_params
     return _render(
         request,
@@ -416,7 +456,10 @@ def _detail(
             "members": members.items,
             "next_cursor": members.next_cursor,
             "first_page": not cursor,
-            "history": service.history(session, segment_id=seg.id, limit=HISTORY),
+            "history": history,
+            "people": customers_service.get_many(
+                session, customer_ids=[h.customer_id for h in history]
+            ),
             "reasons": REASONS,
             "imported": imported,
             "error": error,
@@ -440,8 +483,14 @@ def segment_page(
 
 
 @router.post("/segments/{segment_id}/refresh")
-def refresh_segment(session: WriteDb, user: Writer, segment_id: int) -> Response:
-    result = service.refresh(session, segment_id=segment_id, mode="full")
+def refresh_segment(request: Request, session: WriteDb, user: Writer, segment_id: int) -> Response:
+    try:
+        result = service.refresh(session, segment_id=segment_id, mode="full")
+    except ValidationError as exc:  # a static list (the page offers no refresh for one)
+        session.rollback()
+        activate_for(session, user, request)
+        seg = _segment(session, segment_id)
+        return _detail(request, session, user, seg, error=message_of(exc), status=422)
     return RedirectResponse(
         f"/segments/{segment_id}?refreshed=1&entered={result.entered}&exited={result.exited}",
         status_code=303,
@@ -463,8 +512,9 @@ def delete_segment(request: Request, session: WriteDb, user: Writer, segment_id:
         service.delete(session, segment_id=segment_id)
     except Conflict as exc:
         session.rollback()
+        activate_for(session, user, request)
         return _render(
-            request, "segments/delete.html", {"segment": seg, "error": exc.message},
+            request, "segments/delete.html", {"segment": seg, "error": message_of(exc)},
             user=user, session=session, status=409,
         )  # fmt: skip
     return RedirectResponse("/segments?deleted=1", status_code=303)
@@ -528,7 +578,7 @@ def import_members(
                 result = service.import_list(session, segment_id=segment_id, text=body)
             except ValidationError as exc:
                 session.rollback()
-                error = exc.message
+                error = message_of(exc)
             else:
                 seg = _segment(session, segment_id)
                 return _detail(request, session, user, seg, imported=result)
@@ -555,5 +605,5 @@ def remove_members(
         )
     except (ValidationError, NotFound) as exc:
         session.rollback()
-        return _detail(request, session, user, seg, error=exc.message, status=422)
+        return _detail(request, session, user, seg, error=message_of(exc), status=422)
     return RedirectResponse(f"/segments/{segment_id}?removed={result.removed}", status_code=303)
