@@ -133,6 +133,9 @@ def test_negation_scope_and_features() -> None:
     assert tokens("it is not good, but cheap", "en") == ["it", "is", "not", "!good", ",", "but",
                                                          "cheap"]  # fmt: skip
     assert tokens("barang tidak bagus", "id") == ["barang", "tidak", "!bagus"]
+    assert tokens("brg gak bagus bgt yg dtg", "id") == ["barang", "tidak", "!bagus", "!banget",
+                                                        "!yang", "dtg"]  # fmt: skip
+    assert tokens("gak bad", "en") == ["gak", "bad"]  # only Indonesian is respelled
     assert feature_strings("不好", "zh") == ["不", "好", "不好"]
     assert feature_strings("Soooo good", "en")[:3] == ["wsoo", "wgood", "wsoo good"]
     assert emoji_polarity("love it 😍👍 :)") == (pytest.approx((0.9 + 0.8 + 0.5) / 3), 3)

@@ -2,7 +2,9 @@
 
 English and Indonesian: word unigrams and bigrams with negation scope (``not good`` gives
 ``!good``), plus character 3-5-grams inside words (marked too when the word is negated),
-which carry over to spellings the training text never had (``baguuus``, ``mantul``).
+which carry over to spellings the training text never had (``baguuus``); informal
+Indonesian spellings are mapped to the standard ones first (``gak`` -> ``tidak``, ``bgt`` ->
+``banget``: `SPELLINGS`).
 Chinese: character 1-3-grams of the text with whitespace removed (no word segmenter
 needed; ``不好`` is a bigram).
 Each feature is hashed with CRC-32 into ``DIM`` buckets; a document is a list of
@@ -47,6 +49,29 @@ NEGATIONS = {
 _SCOPE_END = frozenset(".,;:!?")
 _NEGATION_SCOPE = 3
 
+# Informal Indonesian spellings (chat, marketplace reviews) to the standard forms of the
+# training text (SmSA is written out in full: "tidak", "yang", "banget"), so that a model
+# trained on it reads "gak bagus bgt" as "tidak bagus banget".
+SPELLINGS = {
+    "id": {
+        **dict.fromkeys("gak ga nggak ngga enggak engga kagak ndak tdk gk".split(), "tidak"),
+        **dict.fromkeys("sdh udh udah sudh".split(), "sudah"),
+        **dict.fromkeys("krn karna krna".split(), "karena"),
+        **dict.fromkeys("klo kalo kl".split(), "kalau"),
+        **dict.fromkeys("bgt bngt bangett".split(), "banget"),
+        **dict.fromkeys("emg emang".split(), "memang"),
+        **dict.fromkeys("byk bnyk".split(), "banyak"),
+        **dict.fromkeys("gmn gimana".split(), "bagaimana"),
+        **dict.fromkeys("bgs bgus".split(), "bagus"),
+        "yg": "yang", "dgn": "dengan", "utk": "untuk", "blm": "belum", "blom": "belum",
+        "jg": "juga", "aja": "saja", "bener": "benar", "bs": "bisa", "tp": "tapi",
+        "tpi": "tapi", "sy": "saya", "org": "orang", "dr": "dari", "sm": "sama", "lg": "lagi",
+        "bkn": "bukan", "jgn": "jangan", "trs": "terus", "skrg": "sekarang", "dpt": "dapat",
+        "sampe": "sampai", "brg": "barang", "hrg": "harga", "cpt": "cepat", "jlk": "jelek",
+        "mantul": "mantap", "lmyn": "lumayan",
+    },
+}  # fmt: skip
+
 
 def normalise(text: str) -> str:
     """NFKC, lower case, URLs folded, letters repeated three or more times cut to two."""
@@ -57,7 +82,10 @@ def normalise(text: str) -> str:
 
 def tokens(text: str, language: str) -> list[str]:
     """Word tokens of normalised `text`, negated ones prefixed with ``!``."""
+    spellings = SPELLINGS.get(language)
     words = _WORD.findall(text)
+    if spellings:
+        words = [spellings.get(w, w) for w in words]
     negations = NEGATIONS.get(language, frozenset())
     out: list[str] = []
     scope = 0
