@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -21,19 +20,11 @@ from patron.core.time import utcnow
 from patron.jobs import service as jobs_service
 from patron.jobs import worker
 from patron.jobs.models import Job
-from patron.web.pages import dashboard
 from patron.wiring import wire
 from tests.web.conftest import signed_in
-from tests.web.test_dashboard import HX, cell, custom, seed
+from tests.web.test_dashboard import HX, _fresh_cache, cell, custom, seed  # noqa: F401 (autouse)
 
 ELSEWHERE = {"start": "2020-01-01", "end": "2020-02-01"}
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache(session):
-    dashboard.clear_cache()
-    yield
-    dashboard.clear_cache()
 
 
 def heavy(session: Session, *kinds: str) -> None:

@@ -55,7 +55,6 @@ from patron.web.templating import N_, SECURITY_HEADERS, activate_for, render
 router = APIRouter()
 CanRead = Annotated[WebUser, Depends(page(Permission.ANALYTICS_READ))]
 
-CACHE_SECONDS = 300.0
 SPARK_PERIODS = 6
 TOP_SEGMENTS = 5
 COHORT_MONTHS = 12
