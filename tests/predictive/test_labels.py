@@ -73,3 +73,33 @@ def test_metrics_by_hand() -> None:
         {"bin": "0.1-0.2", "customers": 1, "mean_predicted": 0.15, "observed": 0.0},
         {"bin": "0.9-1.0", "customers": 2, "mean_predicted": 0.97, "observed": 0.5},
     ]
+
+
+def test_the_churn_features_are_scale_free_ratios_not_raw_weeks() -> None:
+    x, _, _ = engine.training_set(days(), engine.Activity.empty(), CUTOFF, WINDOW)
+    names = list(engine.FEATURES)
+
+    def col(name: str) -> list[float]:
+        return [round(v, 6) for v in x[:, names.index(name)].tolist()]
+
+    # rows as above: customers 10, 20, 30 at day 46, again at day 39, then 10, 20 at day 32.
+    # At 46, customer 10 has bought on days 0, 5, 38, 42: age 46, last 4 days ago, active
+    # 42 days, 3 repeats (mean gap 14 days); 20 on days 3 and 44; 30 on day 36.
+    assert col("recency_share") == [
+        round(4 / 46, 6), round(2 / 43, 6), 1.0,
+        round(1 / 39, 6), 1.0, 1.0,
+        round(27 / 32, 6), 1.0,
+    ]  # fmt: skip
+    assert col("active_share") == [
+        round(42 / 46, 6), round(41 / 43, 6), 0.0, round(38 / 39, 6), 0.0, 0.0,
+        round(5 / 32, 6), 0.0,
+    ]  # fmt: skip
+    # time since the last purchase over the mean gap between purchases; -1 with no repeat
+    assert col("recency_over_gap") == [
+        round(4 / 14, 6), round(2 / 41, 6), -1.0, round(1 / 19, 6), -1.0, -1.0,
+        round(27 / 5, 6), -1.0,
+    ]  # fmt: skip
+    assert len(engine.COUNT_FEATURES) == 21
+    assert set(engine.FEATURES) - set(engine.CHURN_FEATURES) == {
+        "weeks_first_to_last", "weeks_since_first", "weeks_since_last", "mean_weeks_between",
+    }  # fmt: skip

@@ -3,8 +3,11 @@ entries, the customer 360 section and segment fields, on SQLite and PostgreSQL."
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, date, datetime, time, timedelta
 
+import lightgbm as lgb
+import numpy as np
 import orjson
 import pytest
 from sqlalchemy import func, select
@@ -16,7 +19,8 @@ from patron.customers import service as customers_service
 from patron.jobs import handlers, worker
 from patron.jobs import service as jobs_service
 from patron.orders import service as orders_service
-from patron.predictive import service
+from patron.predictive import data, engine, service
+from patron.predictive.history import day_number
 from patron.predictive.schemas import MODEL_KIND, ChurnRisk
 from patron.segments import service as segments_service
 from patron.wiring import wire
@@ -167,6 +171,57 @@ def test_backtest_validates_its_dates(session: Session, store: Store) -> None:
     )
     assert card["customers"] == buyers  # those with a purchase by the calibration end
     assert sum(b["customers"] for b in card["models"]["bgnbd"]["calibration"]) == buyers
+    # the choice `train` would have made at the calibration end, from the calibration
+    # period only (its last third, 183 of 549 days, held out), scored on this holdout
+    before = card["chosen_before_holdout"]
+    assert (before["inner_calibration_end"], before["inner_holdout_end"]) == (
+        "2025-07-02", "2026-01-01",
+    )  # fmt: skip
+    assert set(before["inner_models"]) == {"bgnbd", "pareto", "blend"}
+    churn, counts = before["chosen"]["churn"], before["chosen"]["counts"]
+    assert before["churn_brier"] == card["models"][churn]["churn_brier"]
+    assert before["churn_roc_auc"] == card["models"][churn]["churn_roc_auc"]
+    assert before["count_rmse"] == card["models"][counts]["count_rmse"]
+    inner_briers = {k: v["churn_brier"] for k, v in before["inner_models"].items()}
+    assert inner_briers[churn] == min(inner_briers.values())
+
+
+def test_the_churn_booster_boosts_from_bgnbd_and_old_models_still_score(
+    session: Session, store: Store
+) -> None:
+    days = data.purchase_days(session)
+    act = data.activity(session, days)
+    cutoff = day_number(AS_OF)
+    fitted = engine.fit(days, act, cutoff, horizon_days=90)
+    assert (fitted.churn_spec, fitted.training_rows) == ("bgnbd-base-v2", 581)
+    stored = fitted.to_json()
+    assert stored["churn_spec"] == "bgnbd-base-v2"
+    again = engine.Fitted.from_json(stored)
+    pred = engine.predictor(again, days, act, cutoff)
+    s = pred.s
+    x = engine.features(days, act, s, again.bgnbd, cutoff, again.window_days)
+    names = list(engine.FEATURES)
+    churn_b = again.boosters()[1]
+    assert churn_b.num_feature() == len(engine.CHURN_FEATURES) == 20
+    raw = churn_b.predict(x[:, [names.index(f) for f in engine.CHURN_FEATURES]], raw_score=True)
+    bg_none = np.clip(x[:, names.index("bgnbd_p_none")], 1e-6, 1 - 1e-6)
+    expected = 1 / (1 + np.exp(-(raw + np.log(bg_none / (1 - bg_none)))))
+    assert pred.sup_none is not None
+    np.testing.assert_allclose(pred.sup_none, expected, rtol=1e-12)
+    # A model stored before the change (no churn_spec: its churn booster read the first 21
+    # features, without a base) loads and scores as it was trained.
+    count_cols = [names.index(f) for f in engine.COUNT_FEATURES]
+    xt, yt, _ = engine.training_set(days, act, cutoff, fitted.window_days)
+    legacy = {k: v for k, v in stored.items() if k != "churn_spec"}
+    old_booster = engine._boost(xt[:, count_cols], (yt == 0).astype(np.int64), "binary")
+    legacy["churn_booster"] = base64.b64encode(old_booster.encode()).decode()
+    old = engine.Fitted.from_json(legacy)
+    assert old.churn_spec == "v1"
+    old_pred = engine.predictor(old, days, act, cutoff)
+    assert old_pred.sup_none is not None
+    want = lgb.Booster(model_str=old_booster).predict(x[:, count_cols])
+    np.testing.assert_allclose(old_pred.sup_none, want, rtol=1e-12)
+    assert int((np.abs(old_pred.sup_none - pred.sup_none) > 1e-9).sum()) > 0
 
 
 def test_the_customer_360_carries_the_predictions(session: Session, store: Store) -> None:

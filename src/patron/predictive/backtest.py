@@ -33,6 +33,64 @@ def choose(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+MIN_BACKTEST_DAYS = 56  # shorter histories get BG/NBD + Gamma-Gamma without a backtest
+
+
+def select(
+    days: Days, activity: engine.Activity, *, cutoff: int, minor_per_major: int
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The choice per quantity from the history up to `cutoff` only, as `patron models
+    train` makes it: a backtest whose holdout is the last third of that history (28 to 365
+    days). Returns the choice and the inner backtest's card (None when too short)."""
+    start = int(days.day.min()) if len(days.day) else cutoff
+    span = cutoff - start
+    if span < MIN_BACKTEST_DAYS:
+        return {
+            "counts": "bgnbd", "spend": "bgnbd", "churn": "bgnbd",
+            "why": f"{span} days of history: too short to backtest (needs "
+            f"{MIN_BACKTEST_DAYS}); BG/NBD + Gamma-Gamma is the default",
+        }, None  # fmt: skip
+    holdout = int(min(365, max(28, span // 3)))
+    report, _ = run(
+        days, activity, calibration_end=cutoff - holdout, holdout_end=cutoff,
+        minor_per_major=minor_per_major,
+    )  # fmt: skip
+    for v in report["models"].values():
+        v.pop("calibration", None)
+    return report["chosen"], report
+
+
+def _before_holdout(
+    days: Days,
+    activity: engine.Activity,
+    results: dict[str, dict[str, Any]],
+    *,
+    calibration_end: int,
+    minor_per_major: int,
+) -> dict[str, Any]:
+    """The choice made before the holdout (`select` at calibration_end) and its figures on
+    this holdout: the numbers a store would have got, unlike `chosen`, which is picked on
+    the holdout it scores."""
+    chosen, inner = select(days, activity, cutoff=calibration_end, minor_per_major=minor_per_major)
+
+    def row(quantity: str) -> dict[str, Any]:
+        name = chosen[quantity]
+        return results[name] if name in results else results["bgnbd"]
+
+    return {
+        "chosen": chosen,
+        "inner_calibration_end": inner["calibration_end"] if inner else None,
+        "inner_holdout_end": inner["holdout_end"] if inner else None,
+        "inner_models": inner["models"] if inner else None,
+        "count_rmse": row("counts")["count_rmse"],
+        "aggregate_error": row("counts")["aggregate_error"],
+        "spend_mae": row("spend")["spend_mae"],
+        "churn_roc_auc": row("churn")["churn_roc_auc"],
+        "churn_pr_auc": row("churn")["churn_pr_auc"],
+        "churn_brier": row("churn")["churn_brier"],
+    }
+
+
 def run(
     days: Days,
     activity: engine.Activity,
@@ -40,11 +98,15 @@ def run(
     calibration_end: int,
     holdout_end: int,
     minor_per_major: int,
+    before_holdout: bool = False,
 ) -> tuple[dict[str, Any], engine.Fitted]:
     """Fit on days <= calibration_end, predict (calibration_end, holdout_end], compare.
 
     The population is every customer with a purchase by calibration_end; churn is "no
-    purchase in the holdout", predicted by P(no purchase in the holdout)."""
+    purchase in the holdout", predicted by P(no purchase in the holdout). With
+    `before_holdout`, the card also has `chosen_before_holdout`: the models `train` would
+    have chosen at calibration_end (an inner backtest on the calibration period's last
+    third) and their figures here."""
     started = time.perf_counter()
     horizon = holdout_end - calibration_end
     fitted = engine.fit(days, activity, calibration_end, horizon_days=horizon)
@@ -99,10 +161,24 @@ def run(
             "training_rows": fitted.training_rows,
             "training_cutoffs": fitted.training_cutoffs,
             "features": engine.FEATURES,
+            "count_features": list(engine.COUNT_FEATURES),
+            "churn_features": list(engine.CHURN_FEATURES),
+            "churn_spec": fitted.churn_spec,
         },
         "models": results,
         "trap": trap,
         "chosen": choose(results),
+        "chosen_before_holdout": (
+            _before_holdout(
+                days,
+                activity,
+                results,
+                calibration_end=calibration_end,
+                minor_per_major=minor_per_major,
+            )  # fmt: skip
+            if before_holdout
+            else None
+        ),
         "fit_seconds": round(fit_seconds, 3),
         "seconds": round(time.perf_counter() - started, 3),
     }

@@ -8,7 +8,9 @@ Candidates:
   over (c, c + w] with c + w <= the cutoff, never from the period being predicted. Its
   window w is min(horizon, half the history); other horizons follow BG/NBD's curve
   (counts scaled by E_bg(t) / E_bg(w); P(none in t) = P_sup(none in w) * P_bg(none in t) /
-  P_bg(none in w), the BG/NBD chance of staying silent for the rest of t).
+  P_bg(none in w), the BG/NBD chance of staying silent for the rest of t). The churn
+  booster starts from BG/NBD's P(none) (its logit as initial score) and learns corrections
+  from the features that stay in range at a later cutoff (no raw weeks: their ratios).
 - `blend`: the mean of the three.
 """
 
@@ -43,7 +45,21 @@ FEATURES: dict[str, str] = {
     "support_tickets": "missing (no support domain yet)",
     "email_opens_30d": "missing (no messaging domain yet)",
     "email_clicks_30d": "missing (no messaging domain yet)",
+    "recency_share": "orders", "active_share": "orders", "recency_over_gap": "orders",
 }  # fmt: skip
+# The count booster reads the first 21 features (as before the churn change of 2026-12-01).
+# The churn booster boosts from BG/NBD's P(none) (its logit is the initial score) and leaves
+# out the four features in raw weeks (first to last, since first, since last, mean gap):
+# their values at a later cutoff lie beyond the training range, where trees go flat; the
+# ratios carry the same shape and stay in range. Chosen by backtests inside the CDNOW
+# calibration period only (ADR 11, 2026-12-01 paragraph).
+COUNT_FEATURES = tuple(list(FEATURES)[:21])
+_RAW_WEEKS = ("weeks_first_to_last", "weeks_since_first", "weeks_since_last", "mean_weeks_between")
+CHURN_FEATURES = tuple(f for f in FEATURES if f not in _RAW_WEEKS)
+CHURN_SPEC = "bgnbd-base-v2"  # "v1": all 21 features, no base (artifacts before 2026-12-01)
+_COUNT_COLS = [list(FEATURES).index(f) for f in COUNT_FEATURES]
+_CHURN_COLS = [list(FEATURES).index(f) for f in CHURN_FEATURES]
+_BG_NONE_COL = list(FEATURES).index("bgnbd_p_none")
 ACTIVITY_KINDS = ("page_view", "product_view", "cart", "cart_abandoned")
 
 
@@ -92,7 +108,18 @@ def features(
         activity.window(size, "cart_abandoned", far, cutoff),
         zero, zero, zero,
     ]  # fmt: skip
+    T = np.maximum(s.T, 1e-9)
+    gap = cols[9]
+    cols += [
+        (s.T - s.t_x) / T, s.t_x / T,
+        np.where(gap > 0, (s.T - s.t_x) / np.maximum(gap, 1e-9), -1.0),
+    ]  # fmt: skip
     return np.column_stack(cols)
+
+
+def _logit(p: FloatArray) -> FloatArray:
+    q = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.asarray(np.log(q / (1 - q)), dtype=np.float64)
 
 
 def _lgb_params() -> dict[str, Any]:
@@ -103,15 +130,27 @@ def _lgb_params() -> dict[str, Any]:
 
 
 BOOSTING_ROUNDS = 300
+# The churn booster: smaller trees, L2 and fewer rounds (its own backtests inside calibration).
+CHURN_PARAMS: dict[str, Any] = {"num_leaves": 7, "lambda_l2": 10.0}
+CHURN_ROUNDS = 150
 
 
-def _boost(x: Any, y: Any, objective: str) -> str:
+def _boost(
+    x: Any,
+    y: Any,
+    objective: str,
+    *,
+    init_score: Any = None,
+    params: dict[str, Any] | None = None,
+    rounds: int = BOOSTING_ROUNDS,
+) -> str:
     """A LightGBM model as text, through the core API: `lightgbm.LGBMRegressor` and friends
     need scikit-learn, which Patron does not depend on (a warm dev venv hid that)."""
     import lightgbm as lgb
 
-    params = {**_lgb_params(), "objective": objective}
-    booster = lgb.train(params, lgb.Dataset(x, label=y), num_boost_round=BOOSTING_ROUNDS)
+    full = {**_lgb_params(), "objective": objective, **(params or {})}
+    data = lgb.Dataset(x, label=y, init_score=init_score)
+    booster = lgb.train(full, data, num_boost_round=rounds)
     return str(booster.model_to_string())
 
 
@@ -138,6 +177,7 @@ class Fitted:
     churn_booster: str | None = None
     training_rows: int = 0
     training_cutoffs: list[int] = field(default_factory=list)
+    churn_spec: str = CHURN_SPEC
     _cache: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -153,6 +193,7 @@ class Fitted:
             "churn_booster": _enc(self.churn_booster),
             "training_rows": self.training_rows,
             "training_cutoffs": self.training_cutoffs,
+            "churn_spec": self.churn_spec,
         }
 
     @classmethod
@@ -169,6 +210,7 @@ class Fitted:
             churn_booster=_dec(d.get("churn_booster")),
             training_rows=int(d.get("training_rows", 0)),
             training_cutoffs=list(d.get("training_cutoffs", [])),
+            churn_spec=str(d.get("churn_spec", "v1")),
         )
 
     def boosters(self) -> tuple[Any, Any]:
@@ -250,8 +292,12 @@ def _fit_supervised(fitted: Fitted, days: Days, activity: Activity, start: int) 
     none = (y_all == 0).astype(np.int64)
     if none.min() == none.max():
         return
-    fitted.count_booster = _boost(x_all, y_all, "poisson")
-    fitted.churn_booster = _boost(x_all, none, "binary")
+    fitted.count_booster = _boost(x_all[:, _COUNT_COLS], y_all, "poisson")
+    fitted.churn_booster = _boost(
+        x_all[:, _CHURN_COLS], none, "binary", init_score=_logit(x_all[:, _BG_NONE_COL]),
+        params=CHURN_PARAMS, rounds=CHURN_ROUNDS,
+    )  # fmt: skip
+    fitted.churn_spec = CHURN_SPEC
     fitted.training_rows = len(y_all)
     fitted.training_cutoffs = [c for c, _ in windows]
 
@@ -342,8 +388,12 @@ def predictor(fitted: Fitted, days: Days, activity: Activity, cutoff: int) -> Pr
     sup_count = sup_none = None
     if count_b is not None and churn_b is not None:
         x = features(days, activity, s, fitted.bgnbd, cutoff, fitted.window_days)
-        sup_count = np.asarray(count_b.predict(x), dtype=np.float64)
-        sup_none = np.asarray(churn_b.predict(x), dtype=np.float64)
+        sup_count = np.asarray(count_b.predict(x[:, _COUNT_COLS]), dtype=np.float64)
+        if fitted.churn_spec == CHURN_SPEC:
+            raw = churn_b.predict(x[:, _CHURN_COLS], raw_score=True) + _logit(x[:, _BG_NONE_COL])
+            sup_none = 1.0 / (1.0 + np.exp(-np.asarray(raw, dtype=np.float64)))
+        else:  # "v1": the 21 features, no base
+            sup_none = np.asarray(churn_b.predict(x[:, _COUNT_COLS]), dtype=np.float64)
     return Predictor(fitted, s, sup_count, sup_none)
 
 

@@ -55,7 +55,7 @@ REFRESH_SCHEDULE = "predictive.nightly"
 REFRESH_SECONDS = 24 * 3600
 RETRAIN_AFTER = timedelta(days=7)
 CHURN_HORIZON_DAYS = 90
-MIN_BACKTEST_DAYS = 56
+MIN_BACKTEST_DAYS = backtests.MIN_BACKTEST_DAYS
 _CHUNK = 5000
 
 # Score columns offered to segment conditions (registered in patron.wiring): name -> (kind,
@@ -117,8 +117,9 @@ def backtest(
         raise ValidationError("too few orders before calibration_end", field="calibration_end")
     currency = _currency(session)
     card, _ = backtests.run(
-        days, act, calibration_end=cal, holdout_end=ho, minor_per_major=10 ** exponent(currency)
-    )
+        days, act, calibration_end=cal, holdout_end=ho,
+        minor_per_major=10 ** exponent(currency), before_holdout=True,
+    )  # fmt: skip
     card = {"type": "backtest", "currency": currency, **card}
     return save_backtest(session, card=card) if save else card
 
@@ -190,27 +191,9 @@ def plan_training(
         raise ValidationError("no counted orders to train on", field="as_of")
     currency = _currency(session)
     start = int(days.day.min())
-    span = cutoff - start
-    selection: dict[str, Any]
-    report: dict[str, Any] | None = None
-    if span >= MIN_BACKTEST_DAYS:
-        holdout = int(min(365, max(28, span // 3)))
-        report, _ = backtests.run(
-            days,
-            act,
-            calibration_end=cutoff - holdout,
-            holdout_end=cutoff,
-            minor_per_major=10 ** exponent(currency),
-        )
-        selection = report["chosen"]
-        for v in report["models"].values():
-            v.pop("calibration", None)
-    else:
-        selection = {
-            "counts": "bgnbd", "spend": "bgnbd", "churn": "bgnbd",
-            "why": f"{span} days of history: too short to backtest (needs "
-            f"{MIN_BACKTEST_DAYS}); BG/NBD + Gamma-Gamma is the default",
-        }  # fmt: skip
+    selection, report = backtests.select(
+        days, act, cutoff=cutoff, minor_per_major=10 ** exponent(currency)
+    )
     started = time.perf_counter()
     fitted = engine.fit(days, act, cutoff, horizon_days=CHURN_HORIZON_DAYS)
     s = summarize(days, cutoff)
@@ -239,6 +222,9 @@ def plan_training(
                 (EPOCH + timedelta(days=c)).isoformat() for c in fitted.training_cutoffs
             ],
             "features": engine.FEATURES,
+            "count_features": list(engine.COUNT_FEATURES),
+            "churn_features": list(engine.CHURN_FEATURES),
+            "churn_spec": fitted.churn_spec,
         },
         "backtest": report,
         "fit_seconds": round(time.perf_counter() - started, 3),
