@@ -40,8 +40,7 @@ def fresh_database(backend: str, name: str | None = None) -> str:
     if backend == "sqlite":
         RESULTS.mkdir(parents=True, exist_ok=True)
         path = RESULTS / f"{name}.db"
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(path) + suffix).unlink(missing_ok=True)
+        drop_database(f"sqlite:///{path}")
         return f"sqlite:///{path}"
     engine = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     with engine.connect() as conn:
@@ -54,8 +53,10 @@ def fresh_database(backend: str, name: str | None = None) -> str:
 def drop_database(url: str) -> None:
     if url.startswith("sqlite"):
         path = Path(url.removeprefix("sqlite:///"))
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(path) + suffix).unlink(missing_ok=True)
+        spool = Path(str(path).removesuffix(".db") + "-spool.db")  # patron.db.spool_url
+        for base in (path, spool):
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(base) + suffix).unlink(missing_ok=True)
         return
     engine = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     with engine.connect() as conn:
@@ -88,12 +89,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(url: str, *, workers: int = 2) -> Iterator[str]:
+def server(url: str, *, workers: int = 2, with_worker: bool = False) -> Iterator[str]:
+    """`patron serve` on a free port; by default without its job worker (the server alone
+    is measured), with `with_worker` as a store runs it (the worker beside the server)."""
     port = free_port()
     env = {**os.environ, "PATRON_DATABASE_URL": url, "PATRON_LOG_LEVEL": "warning"}
     proc = subprocess.Popen(
         [str(BIN / "patron"), "serve", "--port", str(port), "--workers", str(workers)]
-        + ["--no-worker"],  # the server alone is measured
+        + ([] if with_worker else ["--no-worker"]),
         env=env,
         stdin=subprocess.DEVNULL,
     )

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
@@ -25,6 +25,8 @@ from sqlalchemy import (
     Table,
     create_engine,
     event,
+    func,
+    select,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -82,6 +84,13 @@ class Base(DeclarativeBase):
 
 def _json_dumps(value: Any) -> str:
     return orjson.dumps(value, default=str).decode()
+
+
+def json_text(value: Any) -> str:
+    """A JSON column's value as the engine stores it (for `insert_rows`)."""
+    if type(value) is dict and not value:
+        return "{}"
+    return _json_dumps(value)
 
 
 def is_sqlite(url: str) -> bool:
@@ -145,18 +154,23 @@ def get_engine() -> Engine:
     return _engine
 
 
-def refresh_statistics() -> None:
+def refresh_statistics(*, postgresql_only: bool = False) -> None:
     """Let the query planner see the data a bulk load just wrote (`ANALYZE`). PostgreSQL's
     autovacuum would get there minutes later; until then a fresh 20,000-customer demo store
-    planned segment previews for empty tables (8 to 31 s instead of well under one)."""
+    planned segment previews for empty tables (8 to 31 s instead of well under one).
+    `postgresql_only`: skip SQLite (mid-load, where only PostgreSQL's cached plans for
+    tables that were empty need it; SQLite's ANALYZE reads every index whole)."""
     with unit_of_work() as session:  # both allow ANALYZE inside a transaction
+        if postgresql_only and session.get_bind().dialect.name != "postgresql":
+            return
         session.execute(text("ANALYZE"))
 
 
 def set_engine(engine: Engine) -> None:
     """Point the process at another engine (tests, CLI)."""
-    global _engine, _writer, _reader
+    global _engine, _writer, _reader, _spool, _spool_bound
     _engine = engine
+    _spool, _spool_bound = None, False
     _writer = sessionmaker(bind=engine, expire_on_commit=False)
     # Read-only sessions on PostgreSQL run in autocommit: no BEGIN/ROLLBACK round trips, each
     # statement sees a committed snapshot. On SQLite they BEGIN DEFERRED (see make_engine).
@@ -174,9 +188,7 @@ def new_session(*, readonly: bool = False) -> Session:
 
 
 @contextmanager
-def unit_of_work(*, readonly: bool = False) -> Iterator[Session]:
-    """The boundary's transaction: commit on success, roll back on any exception."""
-    session = new_session(readonly=readonly)
+def _transaction(session: Session) -> Iterator[Session]:
     try:
         yield session
         session.commit()
@@ -185,6 +197,11 @@ def unit_of_work(*, readonly: bool = False) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def unit_of_work(*, readonly: bool = False) -> AbstractContextManager[Session]:
+    """The boundary's transaction: commit on success, roll back on any exception."""
+    return _transaction(new_session(readonly=readonly))
 
 
 T = TypeVar("T")
@@ -224,6 +241,99 @@ def run_transaction(fn: Callable[[Session], T], *, attempts: int = 5) -> T:
     raise AssertionError("unreachable")
 
 
+def insert_rows(
+    session: Session,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    json_encoded: bool = False,
+) -> None:
+    """Insert plain tuples (values in `columns` order) straight through the driver, in the
+    session's transaction: COPY on PostgreSQL, the cursor's executemany on SQLite. For the
+    big bulk paths (hundreds of thousands of order lines), where SQLAlchemy's per-row
+    parameter processing costs more than the database does. Values are what Core would
+    take: JSON columns get Python objects (encoded as the engine does), UTCDateTime columns
+    aware datetimes (the column type's own bind processing applies); `json_encoded`: the
+    JSON columns already hold JSON text (`json_text`). No RETURNING."""
+    if not rows:
+        return
+    given = set(columns)
+    for col in table.c:
+        if col.name not in given and col.default is not None:
+            raise ValueError(f"insert_rows: give {table.name}.{col.name} (it has a default)")
+    conn = session.connection()
+    dialect = conn.dialect
+    convert: list[tuple[int, Callable[[Any], Any]]] = []
+    for i, name in enumerate(columns):
+        impl = table.c[name].type.dialect_impl(dialect)
+        if isinstance(impl, JSON):
+            if not json_encoded:
+                convert.append((i, json_text))
+            continue
+        proc = impl.bind_processor(dialect)
+        if proc is not None:
+            convert.append((i, proc))
+    if convert:
+        done = []
+        for row in rows:
+            values = list(row)
+            for i, fn in convert:
+                values[i] = fn(values[i])
+            done.append(values)
+        rows = done
+    raw: Any = conn.connection.driver_connection
+    names = ", ".join(columns)
+    error = dialect.loaded_dbapi.Error
+    if dialect.name == "postgresql":
+        sql = f"COPY {table.name} ({names}) FROM STDIN"
+        try:
+            with raw.cursor() as cur, cur.copy(sql) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except error as exc:  # as Core raises it: callers catch SQLAlchemy's errors
+            raise DBAPIError.instance(sql, None, exc, error) from exc
+        return
+    sql = f"INSERT INTO {table.name} ({names}) VALUES ({', '.join('?' * len(columns))})"
+    cur = raw.cursor()
+    try:
+        cur.executemany(sql, rows)
+    except error as exc:
+        raise DBAPIError.instance(sql, None, exc, error) from exc
+    finally:
+        cur.close()
+
+
+def insert_rows_with_ids(
+    session: Session, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> list[int]:
+    """`insert_rows` into a table whose primary key is an integer `id`; returns the new
+    rows' ids in row order (ascending, as `insert(...).returning(id,
+    sort_by_parameter_order=True)` would), taken first by `allocate_ids`."""
+    ids = allocate_ids(session, table, len(rows))
+    insert_rows(session, table, ("id", *columns), [(i, *r) for i, r in zip(ids, rows, strict=True)])
+    return ids
+
+
+def allocate_ids(session: Session, table: Table, count: int) -> list[int]:
+    """`count` new ids for rows of `table` (integer primary key `id`) that this transaction
+    is about to insert, ascending: from the table's sequence on PostgreSQL (unique under
+    any concurrency); on SQLite the ids after the largest one, which the writer's lock
+    (BEGIN IMMEDIATE) keeps free until commit. Insert before anything else takes ids."""
+    if count <= 0:
+        return []
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        return sorted(
+            conn.exec_driver_sql(
+                f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id'))"
+                f" FROM generate_series(1, {int(count)})"
+            ).scalars()
+        )
+    top = conn.execute(select(func.max(table.c.id))).scalar() or 0
+    return list(range(top + 1, top + count + 1))
+
+
 def keyset_before(a: Any, b: Any, a_value: Any, b_value: Any) -> Any:
     """(a, b) < (a_value, b_value), spelled so both SQLite and PostgreSQL use the index."""
     from sqlalchemy import and_, or_
@@ -232,9 +342,71 @@ def keyset_before(a: Any, b: Any, a_value: Any, b_value: Any) -> Any:
 
 
 def bind_connection(connection: Any) -> None:
-    """Tests: run every session on one connection, each commit a SAVEPOINT release."""
-    global _writer, _reader
+    """Tests: run every session on one connection, each commit a SAVEPOINT release (the
+    spool too: it is the main database's tables then)."""
+    global _writer, _reader, _spool, _spool_bound
     _writer = sessionmaker(
         bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
     )
     _reader = _writer
+    _spool, _spool_bound = None, True
+
+
+# The spool: where append-heavy intake waits to be applied (the tracking API's inbox). On
+# PostgreSQL it is the main database (row locks: the API's inserts never wait for a job).
+# On a SQLite file it is a second file beside it, `<name>-spool.db`: SQLite has one writer
+# at a time, and a request would otherwise wait for any job that writes (a segment refresh,
+# the RFM job) for as long as it runs. Its tables are declared on SPOOL_METADATA and created
+# when first used; they hold nothing that needs the main database's keys.
+SPOOL_METADATA = MetaData(naming_convention=NAMING)
+_spool: tuple[sessionmaker[Session], sessionmaker[Session]] | None = None  # writer, reader
+_spool_bound = False
+_spool_of_engine: tuple[Engine, str | None] | None = None  # the engine, its spool's URL
+
+
+def spool_url(url: str) -> str | None:
+    """The spool's own database for `url`, or None when the main database is the spool."""
+    if not is_sqlite(url):
+        return None
+    path = url.split("///", 1)[1] if "///" in url else ""
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    stem = path[:-3] if path.endswith(".db") else path
+    return f"sqlite:///{stem}-spool.db"
+
+
+def separate_spool() -> bool:
+    """True when the spool is a database of its own (a SQLite store not bound by tests)."""
+    global _spool_of_engine
+    if _spool_bound:
+        return False
+    engine = get_engine()
+    if _spool_of_engine is None or _spool_of_engine[0] is not engine:
+        _spool_of_engine = (engine, spool_url(engine.url.render_as_string(False)))
+    return _spool_of_engine[1] is not None
+
+
+def _spool_maker(readonly: bool) -> sessionmaker[Session] | None:
+    global _spool
+    if not separate_spool():
+        return None
+    if _spool is None:
+        assert _spool_of_engine is not None
+        url = _spool_of_engine[1]
+        assert url is not None
+        engine = make_engine(url)
+        SPOOL_METADATA.create_all(engine)
+        _spool = (
+            sessionmaker(bind=engine, expire_on_commit=False),
+            sessionmaker(
+                bind=engine.execution_options(patron_readonly=True), expire_on_commit=False
+            ),
+        )
+    return _spool[1] if readonly else _spool[0]
+
+
+def spool_unit_of_work(*, readonly: bool = False) -> AbstractContextManager[Session]:
+    """A transaction on the spool (see SPOOL_METADATA); the main database's when that is
+    the spool."""
+    maker = _spool_maker(readonly)
+    return unit_of_work(readonly=readonly) if maker is None else _transaction(maker())

@@ -8,6 +8,7 @@ from patron.analytics import service as analytics_service
 from patron.analytics import tasks as analytics_tasks
 from patron.customers import service as customers_service
 from patron.events import service as events_service
+from patron.events import tasks as events_tasks
 from patron.jobs import handlers as job_handlers
 from patron.orders import service as orders_service
 from patron.predictive import service as predictive_service
@@ -25,14 +26,31 @@ def wire() -> None:
     global _wired
     if _wired:
         return
-    for hook in [*orders_service.MERGE_HOOKS, *events_service.MERGE_HOOKS]:
+    for hook in [
+        *orders_service.MERGE_HOOKS,
+        *events_service.MERGE_HOOKS,
+        *analytics_service.MERGE_HOOKS,
+    ]:
         customers_service.register_merge_hook(hook)
+    job_handlers.register_poller("events.inbox", events_tasks.drain_inbox)
     job_handlers.register(analytics_service.RFM_REFRESH_JOB, analytics_tasks.refresh_rfm)
     job_handlers.register(analytics_service.SNAPSHOT_JOB, analytics_tasks.refresh_snapshot)
     job_handlers.register_schedule(
         analytics_service.RFM_REFRESH_JOB,
         kind=analytics_service.RFM_REFRESH_JOB,
         every_seconds=analytics_service.RFM_REFRESH_EVERY_SECONDS,
+    )
+    job_handlers.register(analytics_service.SESSIONS_REFRESH_JOB, analytics_tasks.refresh_sessions)
+    job_handlers.register_schedule(
+        analytics_service.SESSIONS_REFRESH_JOB,
+        kind=analytics_service.SESSIONS_REFRESH_JOB,
+        every_seconds=analytics_service.SESSIONS_REFRESH_EVERY_SECONDS,
+    )
+    job_handlers.register_schedule(
+        analytics_service.SESSIONS_REBUILD_SCHEDULE,
+        kind=analytics_service.SESSIONS_REFRESH_JOB,
+        every_seconds=analytics_service.SESSIONS_REBUILD_EVERY_SECONDS,
+        payload={"full": True},
     )
     job_handlers.register(REFRESH_JOB, segments_tasks.refresh)
     job_handlers.register(TICK_JOB, segments_tasks.tick)

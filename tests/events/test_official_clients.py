@@ -63,8 +63,21 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str
 
 
 def stored(url: str) -> list[tuple[str, str | None, str | None, str]]:
+    """The events, once the server's worker has applied what the API accepted (ADR 20)."""
     engine = db.make_engine(url, poolclass=NullPool)
+    spool = db.make_engine(db.spool_url(url) or url, poolclass=NullPool)
+    waiting = sa.text("SELECT status, count(*) FROM event_inbox GROUP BY status")
+    deadline = time.monotonic() + 60
+    with spool.execution_options(patron_readonly=True).connect() as conn:
+        while (inbox := dict(conn.execute(waiting).all())) and time.monotonic() < deadline:
+            assert "dead" not in inbox, inbox
+            conn.rollback()
+            time.sleep(0.05)
+    spool.dispose()
+    assert inbox == {}, f"the worker did not apply the accepted requests: {inbox}"
     with engine.connect() as conn:
+        orders = conn.execute(sa.text("SELECT count(*) FROM orders")).scalar_one()
+        assert orders == 1  # Order Completed was applied, not only stored
         rows = conn.execute(
             sa.text("SELECT type, name, user_id, message_id FROM events ORDER BY id")
         ).all()

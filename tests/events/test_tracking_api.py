@@ -22,6 +22,15 @@ def count(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(Event)) or 0
 
 
+def drain(session: Session) -> int:
+    """What the worker's inbox poller does (ADR 20): apply every accepted request."""
+    applied = 0
+    while (result := service.process_inbox(session)).batches:
+        assert result.failed == 0
+        applied += result.batches
+    return applied
+
+
 def batch(*messages: dict[str, object], sent_at: str | None = None) -> dict[str, object]:
     body: dict[str, object] = {"batch": list(messages)}
     if sent_at:
@@ -39,9 +48,14 @@ def test_a_replayed_batch_adds_nothing(
     )
     r = client.post("/v1/batch", json=body, headers=basic)
     assert (r.status_code, r.json()) == (200, {"success": True})
+    assert count(session) == 0  # accepted, kept in the inbox until the worker applies it
+    assert service.inbox_stats(session).queued_messages == 3
+    assert drain(session) == 1
     assert count(session) == 2
     assert client.post("/v1/batch", json=body, headers=basic).status_code == 200
+    assert drain(session) == 1
     assert count(session) == 2
+    assert service.inbox_stats(session).queued_batches == 0
     page = service.list_events(session)
     assert [(e.message_id, e.type, e.name) for e in page.items] == [
         ("m2", "page", "Home"),
@@ -60,6 +74,7 @@ def test_clock_skew_is_corrected_and_the_three_times_are_kept(
     )  # fmt: skip
     before = datetime.now(UTC)
     assert client.post("/v1/batch", json=body, headers=basic).status_code == 200
+    drain(session)
     (e,) = service.list_events(session).items
     assert e.original_timestamp == datetime(2026, 3, 1, 11, 0, tzinfo=UTC)
     assert e.sent_at == datetime(2026, 3, 1, 11, 0, 5, tzinfo=UTC)
@@ -87,17 +102,25 @@ def test_bad_and_oversized_messages_are_named_and_nothing_is_stored(
     assert (r.status_code, r.json()["field"]) == (400, "body")
     r = client.post("/v1/batch", content=b"{not json", headers=basic)
     assert (r.status_code, r.json()["field"]) == (400, "body")
+    r = client.post("/v1/identify", json={**ok, "traits": {"email": "not an email"}}, headers=basic)
+    assert (r.status_code, r.json()["field"]) == (400, "body.traits.email")
+    assert service.inbox_stats(session).queued_batches == 0
+    assert drain(session) == 0
     assert count(session) == 0
 
 
 def test_write_keys_only_ingest_and_api_keys_cannot_ingest(
-    client: TestClient, basic: dict[str, str], owner: dict[str, str]
+    client: TestClient, session: Session, basic: dict[str, str], owner: dict[str, str]
 ) -> None:
     msg = {"event": "A", "userId": "u"}
     assert client.post("/v1/track", json=msg).status_code == 401
     assert client.post("/v1/track", json=msg, headers=owner).status_code == 403
     assert client.get("/api/events", headers=basic).status_code == 403
     assert client.post("/v1/track", json=msg, headers=basic).status_code == 200
+    inbox = client.get("/api/events/inbox", headers=owner).json()
+    assert (inbox["queued_batches"], inbox["queued_messages"], inbox["dead_batches"]) == (1, 1, 0)
+    assert client.get("/api/events/inbox", headers=basic).status_code == 403
+    drain(session)
     assert len(client.get("/api/events", headers=owner).json()["items"]) == 1
 
 
@@ -113,6 +136,7 @@ def test_gzip_bodies_and_single_calls(
         ("/v1/alias", {"userId": "u", "previousId": "anon-9"}),
     ]:
         assert client.post(path, json=msg, headers=basic).status_code == 200, path
+    assert drain(session) == 4
     types = [e.type.value for e in service.list_events(session).items]
     assert types == ["alias", "group", "identify", "screen"]
 
@@ -128,6 +152,7 @@ def test_identify_stitches_the_anonymous_visitor_to_the_known_customer(
         headers=basic,
     )  # fmt: skip
     client.post("/v1/track", json={"userId": "user-7", "event": "Clicked"}, headers=basic)
+    assert drain(session) == 3
     ids = {e.customer_id for e in service.list_events(session).items}
     assert len(ids) == 1
     (cid,) = ids
@@ -157,6 +182,7 @@ def test_requests_captured_from_the_official_clients_ingest(
             req["path"], content=orjson.dumps(req["body"]), headers={**headers, **basic}
         )
         assert r.status_code == 200, r.text
+    assert drain(session) == len(captured)
     stored = sorted((e.type.value, e.name or "") for e in service.list_events(session).items)
     assert stored == sorted(
         [("identify", ""), ("track", "Order Completed"), ("page", "Ecommerce Spec"),

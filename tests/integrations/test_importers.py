@@ -302,3 +302,39 @@ def test_online_retail_customers_and_products(
     found = report.customers if kind is Kind.CUSTOMERS else report.products
     assert (report.rows, found) == expected
     assert len(report.rejects) == 5
+
+
+def test_an_order_the_database_refuses_loses_only_its_rows(session: Session) -> None:
+    # Given a chunk of three orders with lines, the middle one naming a customer that does
+    # not exist: the driver-level bulk insert (COPY / executemany) fails on its foreign key
+    from patron.catalog.schemas import ProductRef
+    from patron.orders.schemas import OrderLineIn
+
+    source_id = store_service.ensure_source(session, key="t").id
+    session.commit()
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def order(n: int, customer_id: int | None) -> Item[OrderIn]:
+        lines = [OrderLineIn(ProductRef(external_id=f"P{k}", sku=f"P{k}"), k, 100 * k)
+                 for k in range(1, n + 1)]  # fmt: skip
+        return Item(OrderIn(external_id=str(n), number=str(n), placed_at=at, currency="USD",
+                            customer=CustomerRefIn(customer_id=customer_id), lines=lines),
+                    [n * 10])  # fmt: skip
+
+    report = ImportReport()
+    write_orders([order(1, None), order(2, 10**9), order(3, None)], source_id, report)
+
+    # Then the other two land whole (lines too) and only the refused order's row is rejected
+    assert (report.imported, report.orders_created) == (2, 2)
+    assert [(r.row, r.column) for r in report.rejects] == [(20, "")]
+    assert report.rejects[0].reason.startswith("refused by the database: ")
+    session.expire_all()
+    assert sorted(orders_by_number(session)) == ["1", "3"]
+    lines = session.execute(
+        select(Order.number, OrderLine.sku, OrderLine.quantity, OrderLine.total)
+        .join(Order, Order.id == OrderLine.order_id)
+        .order_by(OrderLine.id)
+    ).all()
+    assert [tuple(r) for r in lines] == [
+        ("1", "P1", 1, 100), ("3", "P1", 1, 100), ("3", "P2", 2, 400), ("3", "P3", 3, 900),
+    ]  # fmt: skip

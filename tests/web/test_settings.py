@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
+import orjson
 from sqlalchemy.orm import Session
 
 from patron.analytics import service as analytics_service
 from patron.analytics.schemas import SpendUpsert
 from patron.auth import service as auth_service
 from patron.auth.schemas import Role
+from patron.events import service as events_service
 from patron.store import service as store_service
 from tests.web.conftest import HTML, PASSWORD, login_csrf, signed_in
 
@@ -209,6 +212,46 @@ def test_an_api_key_is_shown_once_works_and_stops_working_when_revoked(browser, 
     listing = client.get(done.headers["location"], headers=HTML).text
     assert 'data-testid="revoke-key"' not in listing
     assert auth_service.list_api_keys(session)[0].revoked_at is not None
+
+
+def test_the_keys_page_shows_the_incoming_events_and_queues_dead_ones_again(
+    browser, session: Session
+):
+    # given two accepted tracking requests, one of which can never be applied (it died)
+    source_id = store_service.ensure_source(session, key="site").id
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    good = orjson.dumps({"batch": [{"type": "page", "anonymousId": "a1", "messageId": "m1"}]})
+    events_service.accept(session, source_id=source_id, body=good, kind=None, received_at=at,
+                          messages=1)  # fmt: skip
+    bad = orjson.dumps({"batch": "nope"})
+    events_service.accept(session, source_id=source_id, body=bad, kind=None, received_at=at,
+                          messages=1)  # fmt: skip
+    events_service.process_inbox(session)
+    for _ in range(4):
+        events_service.process_inbox(session)
+    session.commit()
+    client = browser()
+    login = signed_in(client, session, Role.OWNER)
+    # when the owner opens the keys page
+    page = client.get("/settings/keys", headers=HTML).text
+    # then it says nothing waits and one request could not be applied
+    assert "Incoming events" in page
+    assert 'data-testid="inbox-queued">0<' in page
+    assert 'data-testid="inbox-dead">1<' in page
+    # and "try again" queues it again
+    done = _post(client, "/settings/inbox/retry", login.csrf)
+    assert (done.status_code, done.headers["location"]) == (
+        303,
+        "/settings/keys?done=inbox-retried",
+    )
+    page = client.get(done.headers["location"], headers=HTML).text
+    assert 'data-testid="inbox-queued">1<' in page
+    assert 'data-testid="inbox-dead">0<' in page
+    assert 'data-testid="inbox-retry"' not in page
+    # and an analyst may not
+    other = browser()
+    analyst = signed_in(other, session, Role.ANALYST)
+    assert _post(other, "/settings/inbox/retry", analyst.csrf).status_code == 403
 
 
 def test_a_write_key_is_created_for_a_source(browser, session: Session):

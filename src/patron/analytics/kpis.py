@@ -14,33 +14,39 @@ from fractions import Fraction
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Integer, and_, case, cast, exists, func, literal, or_, select
+from sqlalchemy import (
+    Integer,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
+from patron.analytics import sessions as _stored
 from patron.analytics.models import KpiTarget, MarketingSpend
 from patron.analytics.schemas import KpiReport, KpiValue, Period, Trend, Unit
 from patron.analytics.sqlfns import (
     at,
     counted,
-    days,
     dialect,
     elapsed,
     net,
     orders,
-    plus_minutes,
     without_jit,
 )
 from patron.core.errors import ValidationError
 from patron.customers import service as customers_service
-from patron.events import service as events_service
 from patron.store import service as store_service
 
-SESSION_GAP_DAYS = 30 / 1440  # 30 minutes of inactivity end a session
-SESSION_EVENT_TYPES = ("page", "screen", "track")
 MAX_PERIOD_DAYS = 3660
-# An order up to 30 minutes after a session's last event converts it; the index range looks
-# one minute further so that the float day comparison decides, not the range.
-CONVERSION_REACH_MINUTES = 31
+SESSION_GAP_DAYS = _stored.SESSION_GAP_DAYS
+SESSION_EVENT_TYPES = _stored.SESSION_EVENT_TYPES
 
 
 @dataclass(frozen=True)
@@ -155,12 +161,6 @@ class Facts:
     feeds: dict[str, float | None] | None = None
 
 
-# Kinds of a window order, by its previous counted order (prev) and its period [a, b).
-_GUEST, _FIRST_EVER, _LAPSED, _RETAINED, _AGAIN = range(5)
-# _LAPSED: prev before the period preceding [a, b); _RETAINED: prev in that period;
-# _AGAIN: prev in [a, b) (not the customer's first order of the period).
-
-
 def _window_facts(session: Session, before: Period, prev: Period, p: Period) -> tuple[Facts, Facts]:
     """Order facts of `prev` and `p` (and the buyers of `before`, for retention) without
     grouping by customer.
@@ -168,64 +168,66 @@ def _window_facts(session: Session, before: Period, prev: Period, p: Period) -> 
     Every counted order of a customer carries `prev_placed_at`, the placement of that
     customer's previous counted order (kept by the orders domain, ADR 16). A customer's first
     order in a period [a, b) is the one whose previous order is before a (or that has none);
-    so each order of the window falls in one of five kinds (guest, first ever, first of the
-    period after a lapse, first of the period after an order in the period before, a later
-    one) and one range scan of [before.start, p.end) over a covering index, grouped by
-    (period, kind), gives buyers, retention, the gaps between orders and their exact length
-    (a customer's gaps add up to their last order minus the one before the period).
+    it was retained when that previous order is in the period before [a, b); every order
+    with a previous one closes a gap. So each period's buyers, retention, gaps and their
+    exact length (a customer's gaps add up to their last order minus the one before the
+    period) are filtered sums over one range of a covering index, its bounds constants:
+    one row per period, no GROUP BY (PostgreSQL can then split the range between workers).
     New customers (first order ever at or after a period's start, from the profile's
     first_order_at) are a join from the profile into their orders of the window.
     """
     o = orders()
     had = o.c.prev_placed_at
-    which = case(
-        (o.c.placed_at >= at(p.start_at), 2), (o.c.placed_at >= at(prev.start_at), 1), else_=0
-    )
-    start_of = case(
-        (which == 2, at(p.start_at)), (which == 1, at(prev.start_at)), else_=at(before.start_at)
-    )
-    earlier = case((which == 2, at(prev.start_at)), else_=at(before.start_at))
-    kind = case(
-        (o.c.customer_id.is_(None), _GUEST),
-        (had.is_(None), _FIRST_EVER),
-        (had < earlier, _LAPSED),
-        (had < start_of, _RETAINED),
-        else_=_AGAIN,
-    )
+    known = o.c.customer_id.is_not(None)
+    gapped = and_(known, had.is_not(None))
     seconds, micros = elapsed(session, had, o.c.placed_at)
-    gapped = and_(o.c.customer_id.is_not(None), had.is_not(None))
     if dialect(session) == "postgresql":
         # interval sums are exact (days and microseconds) and cheaper than numeric epochs
-        span: list[Any] = [func.sum(case((gapped, o.c.placed_at - had))), literal(None)]
+        span: list[Any] = [func.sum(o.c.placed_at - had).filter(gapped), null()]
     else:
-        span = [func.sum(case((gapped, seconds))), func.sum(case((gapped, micros)))]
-    q = (
-        select(which.label("w"), kind.label("k"), func.count(), func.sum(net(o)), *span)
-        .where(counted(o), o.c.placed_at >= at(before.start_at), o.c.placed_at < at(p.end_at))
-        .group_by(which, kind)
+        span = [func.sum(seconds).filter(gapped), func.sum(micros).filter(gapped)]
+
+    def inside(q: Period) -> tuple[Any, ...]:
+        return counted(o), o.c.placed_at >= at(q.start_at), o.c.placed_at < at(q.end_at)
+
+    def first_in(q: Period) -> Any:
+        return and_(known, or_(had.is_(None), had < at(q.start_at)))
+
+    parts: list[Any] = []
+    for w, q, earlier in ((2, p, prev.start_at), (1, prev, before.start_at)):
+        parts.append(
+            select(
+                literal(w),
+                func.count(),
+                func.sum(net(o)),
+                func.count().filter(known),
+                func.sum(net(o)).filter(known),
+                func.count().filter(first_in(q)),
+                func.count().filter(and_(known, had >= at(earlier), had < at(q.start_at))),
+                func.count().filter(gapped),
+                *span,
+            ).where(*inside(q))
+        )
+    # the period before `prev`: only its buyers
+    zero = [literal(0)] * 6
+    parts.append(
+        select(literal(0), *zero[:4], func.count(), *zero[:2], null(), null()).where(
+            *inside(before), first_in(before)
+        )
     )
     cur, old, oldest = Facts(), Facts(), Facts()
     by_period = {2: cur, 1: old, 0: oldest}
-    for w, k, n, rev, sec, us in session.execute(q):
+    for w, n, rev, n_id, rev_id, buyers, retained, gaps, sec, us in session.execute(
+        union_all(*parts)
+    ):
         f = by_period[int(w)]
-        n, rev = int(n), int(rev or 0)
-        f.orders_all += n
-        f.revenue_all += rev
-        if k == _GUEST:
-            continue
-        f.orders_id += n
-        f.revenue_id += rev
-        if k != _AGAIN:
-            f.buyers += n
-        if k == _RETAINED:
-            f.retained += n
-        if k != _FIRST_EVER:
-            f.gaps += n
-            if isinstance(sec, timedelta):
-                total = Fraction(sec // timedelta(microseconds=1), 10**6)
-            else:
-                total = Fraction(sec or 0) + Fraction(int(us or 0), 10**6)
-            f.gap_seconds += total
+        f.orders_all, f.revenue_all = int(n or 0), int(rev or 0)
+        f.orders_id, f.revenue_id = int(n_id or 0), int(rev_id or 0)
+        f.buyers, f.retained, f.gaps = int(buyers or 0), int(retained or 0), int(gaps or 0)
+        if isinstance(sec, timedelta):
+            f.gap_seconds = Fraction(sec // timedelta(microseconds=1), 10**6)
+        else:
+            f.gap_seconds = Fraction(int(sec or 0)) + Fraction(int(us or 0), 10**6)
     for f in (cur, old):
         f.gap_days = float(f.gap_seconds / 86400)
     cur.prev_buyers, old.prev_buyers = old.buyers, oldest.buyers
@@ -237,19 +239,23 @@ def _new_customers(session: Session, prev: Period, p: Period, cur: Facts, old: F
     """Buyers of a period whose first counted order is at or after its start, their revenue
     in it and how many of them ordered twice or more in it."""
     o = orders()
-    c = customers_service.customers_table()
-    cols: list[Any] = [c.c.id, c.c.first_order_at]
+    sums_of: list[Any] = []
     for k, q in (("c", p), ("p", prev)):
         inside = and_(o.c.placed_at >= at(q.start_at), o.c.placed_at < at(q.end_at))
-        cols += [
+        sums_of += [
             func.sum(case((inside, 1), else_=0)).label(f"n_{k}"),
             func.sum(case((inside, net(o)), else_=0)).label(f"rev_{k}"),
         ]
+    window = (counted(o), o.c.placed_at >= at(prev.start_at), o.c.placed_at < at(p.end_at))
+    # A new customer's orders here are their first (no previous one) and later ones (the
+    # previous one at or after their first, so in the window): the covering index drops
+    # every other order before the join.
+    theirs = or_(o.c.prev_placed_at.is_(None), o.c.prev_placed_at >= at(prev.start_at))
+    c = customers_service.customers_table()
     per = (
-        select(*cols)
+        select(c.c.id, c.c.first_order_at, *sums_of)
         .select_from(c.join(o, o.c.customer_id == c.c.id))
-        .where(c.c.first_order_at >= at(prev.start_at), counted(o))
-        .where(o.c.placed_at >= at(prev.start_at), o.c.placed_at < at(p.end_at))
+        .where(c.c.first_order_at >= at(prev.start_at), theirs, *window)
         .group_by(c.c.id, c.c.first_order_at)
         .subquery("per")
     )
@@ -270,89 +276,16 @@ def _new_customers(session: Session, prev: Period, p: Period, cur: Facts, old: F
 
 
 def _sessions(session: Session, periods: list[tuple[Period, Facts]]) -> None:
-    """Sessions and converted sessions of each period, from one read of the events.
-
-    Sessions are numbered per (customer, period): events of one period never join a session
-    of another, as if each period were read on its own. A session converted when a counted
-    order of the customer falls in [first event, last event + 30 minutes]: one index probe
-    per session, bounded in placed_at so that it reads only real candidates.
-    """
-    e = events_service.events_table()
-    o = orders()
-    lo = min(q.start_at for q, _ in periods)
-    hi = max(q.end_at for q, _ in periods)
-    part = case(
-        *[
-            (and_(e.c.timestamp >= at(q.start_at), e.c.timestamp < at(q.end_at)), i)
-            for i, (q, _) in enumerate(periods)
-        ]
-    )
-    ev = (
-        select(
-            e.c.customer_id,
-            part.label("part"),
-            e.c.timestamp,
-            func.lag(e.c.timestamp)
-            .over(partition_by=(e.c.customer_id, part), order_by=(e.c.timestamp, e.c.id))
-            .label("prev"),
-            e.c.id,
-        )
-        .where(e.c.timestamp >= at(lo), e.c.timestamp < at(hi))
-        .where(e.c.type.in_(SESSION_EVENT_TYPES), e.c.customer_id.is_not(None))
-        .subquery("ev")
-    )
-    starts = case(
-        (
-            or_(
-                ev.c.prev.is_(None),
-                days(session, ev.c.timestamp) - days(session, ev.c.prev) > SESSION_GAP_DAYS,
-            ),
-            1,
-        ),
-        else_=0,
-    )
-    numbered = select(
-        ev.c.customer_id,
-        ev.c.part,
-        ev.c.timestamp,
-        func.sum(starts)
-        .over(
-            partition_by=(ev.c.customer_id, ev.c.part),
-            order_by=(ev.c.timestamp, ev.c.id),
-            rows=(None, 0),
-        )
-        .label("sid"),
-    ).subquery("numbered")
-    sess = (
-        select(
-            numbered.c.customer_id,
-            numbered.c.part,
-            numbered.c.sid,
-            func.min(numbered.c.timestamp).label("s_start"),
-            func.max(numbered.c.timestamp).label("s_end"),
-        )
-        .group_by(numbered.c.customer_id, numbered.c.part, numbered.c.sid)
-        .subquery("sess")
-    )
-    # The explicit upper bound keeps the probe inside the index (customer, placed_at): only
-    # a real candidate is read; the day comparison after it is the rule itself.
-    converted = exists(
-        select(o.c.id).where(
-            o.c.customer_id == sess.c.customer_id,
-            o.c.placed_at >= sess.c.s_start,
-            o.c.placed_at <= plus_minutes(session, sess.c.s_end, CONVERSION_REACH_MINUTES),
-            counted(o),
-            days(session, o.c.placed_at) <= days(session, sess.c.s_end) + SESSION_GAP_DAYS,
-        )
-    )
-    counts = select(
-        sess.c.part, func.count(), func.coalesce(func.sum(case((converted, 1), else_=0)), 0)
-    ).group_by(sess.c.part)
-    for f in (f for _, f in periods):
-        f.sessions = f.converted = 0
-    for i, n, k in session.execute(counts):
-        f = periods[int(i)][1]
-        f.sessions, f.converted = int(n), int(k)
+    """Sessions and converted sessions of each period (numbered per (customer, period):
+    events of one period never join a session of another). From the stored sessions when
+    they were built, numbered live for the customers they may not hold yet (ADR 21); from
+    one read of the events otherwise. The same figures either way."""
+    windows = [(q.start_at, q.end_at) for q, _ in periods]
+    got = _stored.stored_counts(session, windows)
+    if got is None:
+        got = _stored.live_counts(session, windows)
+    for (_, f), (n, k) in zip(periods, got, strict=True):
+        f.sessions, f.converted = n, k
 
 
 def _month_start(d: date) -> date:

@@ -1,4 +1,4 @@
-"""RFM scores per customer, RFM runs, marketing spend and KPI targets.
+"""RFM scores per customer, RFM runs, marketing spend, KPI targets, stored sessions.
 
 Private to analytics: other domains read the RFM table through `service.rfm_table()`.
 """
@@ -97,3 +97,55 @@ class ReportSnapshot(Base):
     data: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     compute_ms: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class StoredSession(Base):
+    """One session of a customer's tracked events (page, screen, track), whole history, kept
+    by the job `analytics.sessions_refresh` (ADR 21): events of one customer by time, a gap
+    of more than 30 minutes starts the next session; `converted` when a counted order of the
+    customer falls in [started_at, ended_at + 30 minutes] (the KPI rule).
+
+    Rebuilt per customer from the events as they are, so no foreign key (as rfm_scores).
+    """
+
+    __tablename__ = "analytics_sessions"
+    __table_args__ = (
+        # the KPI read: an index-only range of started_at
+        Index("ix_analytics_sessions_started", "started_at", "customer_id", "converted_by"),
+        # customers whose converting order was rewritten since (e.g. moved to another one)
+        Index("ix_analytics_sessions_converted_by", "converted_by"),
+    )
+
+    customer_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    ended_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    events: Mapped[int] = mapped_column(Integer)
+    # the lowest id of the orders that convert the session; null: not converted
+    converted_by: Mapped[int | None] = mapped_column(BigId)
+
+
+class SessionUpkeep(Base):
+    """The one row of the stored sessions' state: every change stamped at or before
+    `watermark` (events' stored_at, orders' updated_at, session marks) is in
+    analytics_sessions; `longest_seconds` bounds any stored session's length (rounded up)."""
+
+    __tablename__ = "analytics_session_upkeep"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    watermark: Mapped[datetime] = mapped_column(UTCDateTime)
+    longest_seconds: Mapped[int] = mapped_column(BigInteger, default=0)
+    refreshed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sessions: Mapped[int] = mapped_column(BigInteger, default=0)  # rows written last time
+    customers: Mapped[int | None] = mapped_column(BigInteger)  # rebuilt last time; None: all
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SessionMark(Base):
+    """A customer whose sessions changed without a new event or order stamp (a merge or its
+    undo moved events or orders): rebuilt by the next refresh, read live until then."""
+
+    __tablename__ = "analytics_session_marks"
+    __table_args__ = (Index("ix_analytics_session_marks_at", "marked_at"),)
+
+    customer_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    marked_at: Mapped[datetime] = mapped_column(UTCDateTime)

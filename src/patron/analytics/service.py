@@ -15,6 +15,7 @@ from patron.analytics import cohorts as _cohorts
 from patron.analytics import kpis as _kpis
 from patron.analytics import rfm as _rfm
 from patron.analytics import series as _series
+from patron.analytics import sessions as _sessions
 from patron.analytics import snapshots as _snapshots
 from patron.analytics.models import KpiTarget, MarketingSpend, RfmScore
 from patron.analytics.schemas import (
@@ -45,6 +46,14 @@ RFM_REFRESH_JOB = "analytics.rfm_refresh"
 SNAPSHOT_JOB = _snapshots.SNAPSHOT_JOB
 Snapshot = _snapshots.Snapshot
 RFM_REFRESH_EVERY_SECONDS = 24 * 3600
+SESSIONS_REFRESH_JOB = "analytics.sessions_refresh"
+SESSIONS_REFRESH_EVERY_SECONDS = 300
+# a full rebuild once a day: whatever a writer changed without a stamp is in by then
+SESSIONS_REBUILD_SCHEDULE = "analytics.sessions_rebuild"
+SESSIONS_REBUILD_EVERY_SECONDS = 24 * 3600
+SessionRefresh = _sessions.SessionRefresh
+# Merge hook (customers' MergeHook port): stored sessions follow a merge and its undo.
+MERGE_HOOKS = [_sessions.SessionsFollowCustomer()]
 KpiFeed = _kpis.KpiFeed
 METRIC_KEYS = [m.key for m in _kpis.METRICS]
 
@@ -77,6 +86,15 @@ def enqueue_rfm_refresh(session: Session, *, run_at: datetime | None = None) -> 
     return jobs_service.enqueue(  # one queued refresh at a time
         session, kind=RFM_REFRESH_JOB, payload={}, run_at=run_at, dedupe_key=RFM_REFRESH_JOB
     )
+
+
+def refresh_sessions(
+    session: Session, *, now: datetime | None = None, full: bool = False
+) -> SessionRefresh:
+    """Bring the stored sessions (analytics_sessions, ADR 21) up to the events and orders
+    written before `now` minus a margin: the first run builds them all, later ones rebuild
+    the customers touched since. KPI reads are exact whether or not this ran."""
+    return _sessions.refresh(session, now=now, full=full)
 
 
 def rfm_group_of(*, r: int, f: int, m: int) -> RfmGroup:

@@ -101,19 +101,33 @@ def month_index(session: Session, expr: Any, offset_minutes: int) -> ColumnEleme
 
 @contextmanager
 def without_jit(session: Session) -> Iterator[None]:
-    """PostgreSQL only: no JIT compilation for the statements inside, in this transaction.
+    """PostgreSQL only: no JIT compilation for the statements inside.
 
     The KPI statements are wide aggregates over millions of index entries: the planner's
-    cost passes the JIT threshold and compiling them takes longer than running them. The
-    setting is transaction-local and put back afterwards (an error rolls it back anyway).
+    cost passes the JIT threshold and compiling them takes longer than running them. In a
+    transaction the setting is transaction-local (an error rolls it back); a read-only
+    session runs in autocommit (patron.db), where a local setting would last one statement,
+    so there it is set for the connection and put back afterwards.
     """
     if dialect(session) != "postgresql":
         yield
         return
+    conn = session.connection()
+    pooled = conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+    local = "false" if pooled else "true"
     was = session.execute(text("SELECT current_setting('jit')")).scalar_one()
-    session.execute(text("SELECT set_config('jit', 'off', true)"))
-    yield
-    session.execute(text("SELECT set_config('jit', :was, true)"), {"was": was})
+
+    def put(value: str, scope: str) -> None:
+        session.execute(text(f"SELECT set_config('jit', :v, {scope})"), {"v": value})
+
+    put("off", local)
+    try:
+        yield
+    finally:
+        if pooled:  # autocommit: the connection goes back to the pool with the old value
+            put(was, "false")
+    if not pooled:
+        put(was, "true")
 
 
 def orders() -> Table:

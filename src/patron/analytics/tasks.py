@@ -14,6 +14,11 @@ def refresh_rfm(session: Session, payload: dict[str, Any]) -> None:
     service.refresh_rfm(session)
 
 
+def refresh_sessions(session: Session, payload: dict[str, Any]) -> None:
+    """Bring the stored sessions up to date (ADR 21; every few minutes by schedule)."""
+    service.refresh_sessions(session, full=bool(payload.get("full")))
+
+
 def refresh_snapshot(session: Session, payload: dict[str, Any]) -> None:
     """Compute one report and keep its snapshot (queued by a page that found it missing
     or stale; ADR 18)."""

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Row, insert, select, text, tuple_, update
+from sqlalchemy import Row, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -28,7 +28,7 @@ from patron.customers.schemas import (
     MergeRead,
     ResolveRequest,
 )
-from patron.db import by_id, table_of
+from patron.db import by_id, insert_rows_with_ids, table_of
 
 PROFILE_FIELDS = (
     "email",
@@ -189,12 +189,12 @@ def resolve_many(session: Session, requests: Sequence[ResolveRequest]) -> list[i
                 channel=requests[members[0]].channel,
             )
             rows.append(_profile_values(merged, now))
-        ids = session.scalars(
-            insert(table_of(Customer)).returning(
-                table_of(Customer).c.id, sort_by_parameter_order=True
-            ),
-            rows,
-        ).all()
+        # Through the driver with ids taken first (COPY on PostgreSQL): an INSERT ...
+        # RETURNING of a few thousand new visitors cost 0.3 ms a row, most of an ingest.
+        columns = tuple(rows[0])
+        ids = insert_rows_with_ids(
+            session, table_of(Customer), columns, [tuple(r[c] for c in columns) for r in rows]
+        )
         for root, cid in zip(roots, ids, strict=True):
             for i in groups[root]:
                 result[i] = cid

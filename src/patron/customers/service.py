@@ -37,7 +37,7 @@ from patron.customers.schemas import (
     TimelineEntryIn,
     TimelinePage,
 )
-from patron.db import by_id, keyset_before, table_of
+from patron.db import by_id, insert_rows, keyset_before, table_of
 
 __all__ = [
     "MergeHook",
@@ -577,22 +577,16 @@ def add_timeline_entries(session: Session, entries: Sequence[TimelineEntryIn]) -
     """Explicit, set-based timeline writes (never ORM listeners)."""
     if not entries:
         return
-    session.execute(
-        insert(table_of(TimelineEntry)),
+    insert_rows(
+        session,
+        table_of(TimelineEntry),
+        ("customer_id", "occurred_at", "kind", "channel", "title", "ref_type", "ref_id", "data"),
         [
-            {
-                "customer_id": e.customer_id,
-                "occurred_at": e.occurred_at,
-                "kind": e.kind.value,
-                "channel": e.channel,
-                "title": e.title[:300],
-                "ref_type": e.ref_type,
-                "ref_id": e.ref_id,
-                "data": e.data,
-            }
+            (e.customer_id, e.occurred_at, e.kind.value, e.channel, e.title[:300], e.ref_type,
+             e.ref_id, e.data)
             for e in entries
         ],
-    )
+    )  # fmt: skip
 
 
 def timeline(

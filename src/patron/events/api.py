@@ -3,7 +3,8 @@
 Authenticated by a write key sent as the HTTP Basic username, as Segment's and RudderStack's
 clients send it. Limits as Segment's: 32 KB per message, 500 KB per request (after gzip is
 undone); a bad or oversized message gets a 400 naming it (`batch[3]`, `batch[3].event`) and
-nothing of that request is stored. Every accepted message is stored once by messageId.
+nothing of that request is stored. A valid request is kept in the inbox and answered; the
+worker applies it, every message once by messageId (ADR 20).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import zlib
 from datetime import datetime
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
@@ -21,18 +21,19 @@ from patron.auth.guards import Reader, require
 from patron.auth.schemas import Permission, Principal
 from patron.config import get_settings
 from patron.core.errors import PatronError, PayloadTooLarge, ValidationError
-from patron.core.time import parse_datetime, utcnow
-from patron.db import run_transaction
+from patron.core.time import utcnow
+from patron.db import spool_unit_of_work
 from patron.events import service
-from patron.events.schemas import EventPage, MessageType
+from patron.events.schemas import EventPage, InboxStats, MessageType
 
 router = APIRouter(tags=["events"])
 CanIngest = Annotated[Principal, Depends(require(Permission.INGEST))]
 CanRead = Annotated[Principal, Depends(require(Permission.EVENTS_READ))]
+CanManage = Annotated[Principal, Depends(require(Permission.JOBS))]
 _OK = {"success": True}
 
 
-async def _body(request: Request, limit: int) -> Any:
+async def _body(request: Request, limit: int) -> bytes:
     raw = await request.body()
     if "gzip" in request.headers.get("content-encoding", "").lower():
         inflater = zlib.decompressobj(wbits=31)
@@ -42,51 +43,37 @@ async def _body(request: Request, limit: int) -> Any:
             raise ValidationError("the body is not valid gzip", field="body") from None
     if len(raw) > limit:
         raise PayloadTooLarge(f"the request is larger than {limit // 1024} KB", field="body")
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ValidationError(f"the body is not valid JSON: {exc}", field="body") from None
+    return raw
 
 
-def _check_size(message: Any, where: str, limit: int) -> None:
-    if len(orjson.dumps(message)) > limit:
-        raise PayloadTooLarge(f"{where} is larger than {limit // 1024} KB", field=where)
-
-
-def _store(messages: list[Any], source_id: int, received_at: datetime) -> None:
-    run_transaction(
-        lambda session: service.ingest(
-            session, messages=messages, source_id=source_id, received_at=received_at
-        )
-    )
+def _keep(source_id: int, raw: bytes, kind: MessageType | None, received_at: datetime,
+          count: int) -> None:  # fmt: skip
+    with spool_unit_of_work() as session:
+        service.accept(
+            session, source_id=source_id, body=raw, kind=kind, received_at=received_at,
+            messages=count,
+        )  # fmt: skip
 
 
 async def _accept(
     request: Request, principal: Principal, forced: MessageType | None
 ) -> JSONResponse:
+    """Validate the whole request, keep it in the inbox and answer; the worker applies it
+    (ADR 20). A 200 means the request is stored durably and will be applied exactly once."""
     settings = get_settings()
     received_at = utcnow()
     try:
         if principal.source_id is None:
             raise ValidationError("this write key has no source", field="Authorization")
-        body = await _body(request, settings.max_batch_bytes)
-        if forced is None:
-            if not isinstance(body, dict) or not isinstance(body.get("batch"), list):
-                raise ValidationError("batch must be a list of messages", field="batch")
-            raw_messages, prefix = body["batch"], "batch"
-            sent = body.get("sentAt")
-            batch_sent_at = parse_datetime(sent, field="sentAt") if sent else None
-        else:
-            raw_messages, prefix, batch_sent_at = [body], "", None
-        for i, m in enumerate(raw_messages):
-            _check_size(m, f"{prefix}[{i}]" if prefix else "body", settings.max_event_bytes)
-        messages = service.normalize_batch(
-            raw_messages, received_at=received_at, batch_sent_at=batch_sent_at,
-            prefix=prefix, forced_type=forced,
+        raw = await _body(request, settings.max_batch_bytes)
+        messages = service.read_request(
+            service.parse_body(raw), kind=forced, received_at=received_at,
+            max_event_bytes=settings.max_event_bytes,
         )  # fmt: skip
     except PatronError as exc:
         return JSONResponse(exc.to_dict(), status_code=400)
-    await run_in_threadpool(_store, messages, principal.source_id, received_at)
+    if messages:
+        await run_in_threadpool(_keep, principal.source_id, raw, forced, received_at, len(messages))
     return JSONResponse(_OK)
 
 
@@ -125,3 +112,17 @@ def list_events(
         session, customer_id=customer_id, name=name, type=type, since=since, until=until,
         cursor=cursor, limit=limit,
     )  # fmt: skip
+
+
+@router.get("/api/events/inbox", response_model=InboxStats)
+def inbox_stats(_: CanRead) -> InboxStats:
+    """Accepted tracking requests not yet applied, and dead ones (ADR 20)."""
+    with spool_unit_of_work(readonly=True) as session:
+        return service.inbox_stats(session)
+
+
+@router.post("/api/events/inbox/retry")
+def retry_dead(_: CanManage) -> dict[str, int]:
+    """Queue the dead requests again (after the cause of their error is fixed)."""
+    with spool_unit_of_work() as session:
+        return {"queued": service.retry_dead(session)}

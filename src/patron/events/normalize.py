@@ -40,6 +40,7 @@ class Message:
     traits: dict[str, Any]
     context: dict[str, Any]
     channel: str | None
+    received_at: datetime
 
 
 def _str_id(raw: dict[str, Any], key: str, where: str) -> str | None:
@@ -165,4 +166,5 @@ def normalize(
         traits=traits,
         context=context,
         channel=_channel(raw, context),
+        received_at=received_at,
     )

@@ -26,6 +26,29 @@ class IngestResult:
     customer_ids: list[int] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class InboxResult:
+    """One pass of the inbox poller."""
+
+    batches: int = 0  # requests taken (processed, or failed and kept)
+    messages: int = 0  # messages of the requests processed
+    accepted: int = 0  # new events stored
+    duplicates: int = 0  # messageIds already seen
+    failed: int = 0  # requests that failed and stay (to retry, or dead)
+    dead: int = 0  # of which dead now
+
+
+class InboxStats(BaseModel):
+    """What waits in the tracking API's inbox (ADR 20)."""
+
+    queued_batches: int
+    queued_messages: int
+    dead_batches: int
+    dead_messages: int
+    oldest_queued_at: datetime | None
+    lag_seconds: float | None  # how long the oldest queued request has waited
+
+
 class EventRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

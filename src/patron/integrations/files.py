@@ -68,7 +68,7 @@ def read_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
     rows = _raw_rows(path)
     next(rows, None)
     for number, row in rows:
-        if row and any(cell.strip() for cell in row):
+        if row and "".join(row).strip():  # some cell is not blank
             yield number, row
 
 

@@ -31,27 +31,30 @@ Country. How rows become orders (source key "online-retail" unless `--source` sa
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from patron.catalog.schemas import ProductIn, ProductRef
 from patron.core.errors import ValidationError
+from patron.core.money import exponent
 from patron.customers.schemas import IdentityKey, IdentityKind, ResolveRequest
 from patron.integrations.countries import country_code
 from patron.integrations.files import FILE_FIELD, read_header, read_rows
 from patron.integrations.importers import (
     ORDER_CHUNK,
+    Grouper,
     ImportReport,
     Item,
     Progress,
     RowError,
     clean_id,
     parse_local_datetime,
-    parse_money,
+    parse_minor_units,
     parse_quantity,
 )
 from patron.orders.schemas import (
@@ -99,41 +102,77 @@ def _columns(path: Path) -> list[int]:
     return [index[c.lower()] for c in COLUMNS]
 
 
-def parse_line(row: int, cells: list[str], cols: list[int]) -> Line:
-    def cell(k: int) -> str:
-        i = cols[k]
-        return cells[i].strip() if i < len(cells) else ""
+_EXP = exponent(CURRENCY)
+_CACHED = 1 << 16  # parsed values kept per kind
+_WRITE_OFF = "negative on a sale invoice (a stock write-off, not a sale)"
 
-    invoice = cell(0)
-    m = _INVOICE.match(invoice)
-    if not m:
-        raise RowError("InvoiceNo", f"{invoice!r} is neither a sale nor a 'C' cancellation")
-    cancel = bool(m.group(1))
-    code = cell(1)
-    if not code:
-        raise RowError("StockCode", "is empty")
-    quantity = parse_quantity(cell(3), "Quantity")
-    if quantity == 0:
-        raise RowError("Quantity", "is zero")
-    if cancel and quantity > 0:
-        raise RowError("Quantity", "must be negative on a cancellation invoice")
-    if not cancel and quantity < 0:
-        raise RowError("Quantity", "negative on a sale invoice (a stock write-off, not a sale)")
-    price = parse_money(cell(5), CURRENCY, "UnitPrice")
-    at = parse_local_datetime(cell(4), "InvoiceDate", ZONE)
-    return Line(row, invoice, code, cell(2), abs(quantity), price, at, clean_id(cell(6)),
-                cell(7))  # fmt: skip
+
+def line_parser(cols: list[int]) -> Callable[[int, list[str]], Line]:
+    """A parser of one data row (cells at `cols`, in COLUMNS order) into a Line; RowError
+    names the column at fault. Quantities, prices, dates and customer ids repeat through
+    the file: their parses are cached."""
+    width = max(cols) + 1
+    get = itemgetter(*cols)
+    # Parsed values by text (errors are not kept: they raise anew each time).
+    quantities: dict[str, int] = {}
+    prices: dict[str, int] = {}
+    times: dict[str, datetime] = {}
+    last: list[Any] = ["", False]  # the invoice of the previous row and whether it cancels
+
+    def parse(row: int, cells: list[str]) -> Line:
+        if len(cells) < width:
+            cells = cells + [""] * (width - len(cells))
+        invoice, code, description, qty, date, price, customer, country = get(cells)
+        invoice = invoice.strip()
+        if invoice == last[0]:
+            cancel = last[1]
+        else:
+            m = _INVOICE.match(invoice)
+            if not m:
+                raise RowError("InvoiceNo", f"{invoice!r} is neither a sale nor a 'C' cancellation")
+            cancel = bool(m.group(1))
+            last[:] = [invoice, cancel]
+        code = code.strip()
+        if not code:
+            raise RowError("StockCode", "is empty")
+        qty = qty.strip()
+        quantity = quantities.get(qty)
+        if quantity is None:
+            quantity = parse_quantity(qty, "Quantity")
+            if len(quantities) < _CACHED:
+                quantities[qty] = quantity
+        if quantity == 0:
+            raise RowError("Quantity", "is zero")
+        if cancel and quantity > 0:
+            raise RowError("Quantity", "must be negative on a cancellation invoice")
+        if not cancel and quantity < 0:
+            raise RowError("Quantity", _WRITE_OFF)
+        price = price.strip()
+        minor = prices.get(price)
+        if minor is None:
+            minor = parse_minor_units(price, _EXP, "UnitPrice")
+            if len(prices) < _CACHED:
+                prices[price] = minor
+        at = times.get(date)
+        if at is None:
+            at = parse_local_datetime(date.strip(), "InvoiceDate", ZONE)
+            if len(times) < _CACHED:
+                times[date] = at
+        return Line(row, invoice, code, description.strip(), abs(quantity), minor, at,
+                    clean_id(customer), country.strip())  # fmt: skip
+
+    return parse
 
 
 def read_lines(path: Path, report: ImportReport, progress: Progress | None) -> Iterator[Line]:
     """Parsed lines in file order; bad rows go to the report."""
-    cols = _columns(path)
-    for n, (row, cells) in enumerate(read_rows(path), start=1):
+    parse = line_parser(_columns(path))
+    for row, cells in read_rows(path):
         report.rows += 1
-        if progress is not None and n % 5000 == 0:
+        if progress is not None and report.rows % 5000 == 0:
             progress(row)
         try:
-            yield parse_line(row, cells, cols)
+            yield parse(row, cells)
         except RowError as exc:
             report.reject(row, exc.column, exc.reason)
 
@@ -145,30 +184,44 @@ def customer_traits(country: str) -> dict[str, Any]:
     return {"country": code} if code else {"properties": {"country_name": country}}
 
 
-def build_order(invoice: str, lines: list[Line], source_key: str) -> OrderIn:
+_SHIPPING, _DISCOUNT, _ADJUSTMENT = 1, 2, 3
+_FEES = {**dict.fromkeys(SHIPPING_CODES, _SHIPPING), DISCOUNT_CODE: _DISCOUNT,
+         **dict.fromkeys(ADJUSTMENT_CODES, _ADJUSTMENT)}  # fmt: skip
+
+
+def build_order(
+    invoice: str,
+    lines: list[Line],
+    source_key: str,
+    refs: dict[tuple[str, str], ProductRef] | None = None,
+) -> OrderIn:
+    """The order of one invoice. `refs` shares one ProductRef per (code, description)
+    across the orders of an import (refs are read, never changed)."""
     cancel = invoice.startswith("C")
     first = lines[0]
     placed_at = min(ln.at for ln in lines)
     order_lines: list[OrderLineIn] = []
-    shipping = discount = 0
+    subtotal = shipping = discount = 0
     adjustments: list[dict[str, Any]] = []
+    refs = {} if refs is None else refs
     for ln in lines:
         amount = ln.quantity * ln.unit_price
-        code = ln.code.upper()
-        if code in SHIPPING_CODES:
+        fee = _FEES.get(ln.code.upper())
+        if fee is None:
+            ref = refs.get((ln.code, ln.description))
+            if ref is None:
+                ref = refs[ln.code, ln.description] = ProductRef(
+                    external_id=ln.code, sku=ln.code, title=ln.description or None
+                )
+            order_lines.append(OrderLineIn(ref, ln.quantity, ln.unit_price))
+            subtotal += amount
+        elif fee == _SHIPPING:
             shipping += amount
-        elif code == DISCOUNT_CODE and not cancel:
+        elif fee == _DISCOUNT and not cancel:
             discount += amount
-        elif code in ADJUSTMENT_CODES or code == DISCOUNT_CODE:
+        else:
             adjustments.append({"code": ln.code, "description": ln.description,
                                 "amount": amount})  # fmt: skip
-        else:
-            order_lines.append(OrderLineIn(
-                product=ProductRef(external_id=ln.code, sku=ln.code,
-                                   title=ln.description or None),
-                quantity=ln.quantity, unit_price=ln.unit_price,
-            ))  # fmt: skip
-    subtotal = sum(ln.quantity * ln.unit_price for ln in order_lines)
     total = subtotal - discount + shipping + sum(a["amount"] for a in adjustments)
     customer = CustomerRefIn()
     if first.customer:
@@ -200,21 +253,24 @@ def build_order(invoice: str, lines: list[Line], source_key: str) -> OrderIn:
 def orders(
     path: Path, source_key: str, report: ImportReport, progress: Progress | None = None
 ) -> Iterator[Item[OrderIn]]:
-    from patron.integrations.importers import Grouper
-
     grouper: Grouper[Line] = Grouper(ORDER_CHUNK)
+    refs: dict[tuple[str, str], ProductRef] = {}
 
     def emit(key: str, rows: list[tuple[int, Line]]) -> Item[OrderIn]:
-        return Item(build_order(key, [ln for _, ln in rows], source_key), [r for r, _ in rows])
+        order = build_order(key, [ln for _, ln in rows], source_key, refs)
+        return Item(order, [r for r, _ in rows])
 
+    previous = ""
     for line in read_lines(path, report, progress):
         if not grouper.add(line.invoice, line.row, line):
             report.reject(line.row, "InvoiceNo",
                           f"invoice {line.invoice} was already imported from rows far above; "
                           "sort the file by InvoiceNo")  # fmt: skip
             continue
-        for key, rows in grouper.ready():
-            yield emit(key, rows)
+        if line.invoice != previous:  # only a new invoice can push an old one out
+            previous = line.invoice
+            for key, rows in grouper.ready():
+                yield emit(key, rows)
     for key, rows in grouper.rest():
         yield emit(key, rows)
 

@@ -30,6 +30,12 @@ def worker_command(
     schedules: bool = typer.Option(
         True, "--schedules/--no-schedules", help="enqueue due recurring jobs (ADR 15)"
     ),
+    pollers: bool | None = typer.Option(
+        None,
+        "--inboxes/--no-inboxes",
+        help="drain the domains' inboxes, e.g. accepted tracking batches (ADR 20);"
+        " default: yes unless --kind is given",
+    ),
 ) -> None:
     """Run jobs from the queue until stopped (SIGTERM/SIGINT finish the current job)."""
     settings = get_settings()
@@ -60,6 +66,7 @@ def worker_command(
         lease_seconds=lease,
         stop=stop,
         schedules=schedules,
+        pollers=pollers,
     )
     console.print(
         f"worker stopped: {stats.done} done, {stats.failed} to retry, {stats.dead} dead,"

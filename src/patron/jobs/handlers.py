@@ -20,6 +20,11 @@ from patron.jobs.schemas import ScheduleSpec
 
 Handler = Callable[[Session, dict[str, Any]], None]
 HANDLERS: dict[str, Handler] = {}
+# A poller drains a domain's own durable inbox (e.g. the tracking API's accepted batches):
+# it runs its own transactions and returns how much it did (0 = nothing waiting). The worker
+# calls each one in a loop on its own thread, pausing only when it found nothing.
+Poller = Callable[[], int]
+POLLERS: dict[str, Poller] = {}
 # Recurring jobs declared by domains; the worker creates their rows and enqueues them when due.
 SCHEDULES: dict[str, ScheduleSpec] = {}
 
@@ -36,6 +41,10 @@ def register_schedule(
     SCHEDULES[name] = ScheduleSpec(
         name=name, kind=kind, every_seconds=every_seconds, payload=payload
     )
+
+
+def register_poller(name: str, poller: Poller) -> None:
+    POLLERS[name] = poller
 
 
 def _ping(session: Session, payload: dict[str, Any]) -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from patron.db import unit_of_work
 from patron.jobs import service
-from patron.jobs.handlers import HANDLERS, SCHEDULES
+from patron.jobs.handlers import HANDLERS, POLLERS, SCHEDULES, Poller
 from patron.jobs.schemas import ClaimedJob, JobStatus
 
 log = logging.getLogger("patron.worker")
@@ -107,6 +107,24 @@ def _loop(
             handled += 1
 
 
+def _poll(
+    name: str, poller: Poller, stop: threading.Event, idle_seconds: float, burst: bool
+) -> None:
+    """Call `poller` until stopped, pausing `idle_seconds` whenever it found nothing (with
+    `burst`, return then). An error is logged and retried after a pause: what the poller
+    had taken is still in its inbox, because its transaction rolled back."""
+    while not stop.is_set():
+        try:
+            done = poller()
+        except Exception:  # noqa: BLE001 - a database hiccup: wait and try again
+            log.exception("poller %s failed; retrying in %.1f s", name, idle_seconds)
+            done = 0
+        if done == 0:
+            if burst:
+                return
+            stop.wait(idle_seconds)
+
+
 def enqueue_due_schedules() -> list[int]:
     """Create the declared schedules' rows if new, then enqueue those that are due."""
     with unit_of_work() as session:
@@ -133,12 +151,16 @@ def run(
     stop: threading.Event | None = None,
     schedule_seconds: float = 5.0,
     schedules: bool = True,
+    pollers: bool | None = None,
+    poller_idle_seconds: float = 0.1,
 ) -> WorkerStats:
     """Run until `stop` is set (or, with `burst`, until no job is due).
 
     Due recurring jobs are enqueued at start and then every `schedule_seconds` (in burst
     mode only at start, so `patron worker --burst` runs what is due and exits), unless
-    `schedules` is false (a worker dedicated to some kinds, or a test of the queue alone)."""
+    `schedules` is false (a worker dedicated to some kinds, or a test of the queue alone).
+    The registered pollers (domains' inboxes) run too, each on its own thread, unless
+    `pollers` is false; by default a worker restricted to some `kinds` runs none."""
     stop = stop or threading.Event()
     stats = WorkerStats()
     worker_id = new_worker_id()
@@ -149,6 +171,16 @@ def run(
         threading.Thread(target=_loop, args=args, name=f"worker-{i}", daemon=True)
         for i in range(concurrency)
     ]
+    if pollers is None:
+        pollers = kinds is None
+    if pollers:
+        threads += [
+            threading.Thread(
+                target=_poll, args=(name, fn, stop, poller_idle_seconds, burst),
+                name=f"poller-{name}", daemon=True,
+            )
+            for name, fn in POLLERS.items()
+        ]  # fmt: skip
     ticker_stop = threading.Event()
     ticker = threading.Thread(
         target=_scheduler, args=(ticker_stop, schedule_seconds), name="scheduler", daemon=True

@@ -303,7 +303,7 @@ def fill_scope(session: Session, *, compiled: Compiled, since: datetime, now: da
     ]
     if "events" in compiled.uses:
         e = events_service.events_table().c
-        parts.append(select(e.customer_id).where(e.received_at > t, e.customer_id.is_not(None)))
+        parts.append(select(e.customer_id).where(e.stored_at > t, e.customer_id.is_not(None)))
     if "carts" in compiled.uses:
         k = orders_service.carts_table().c
         parts.append(select(k.customer_id).where(k.updated_at > t, k.customer_id.is_not(None)))

@@ -21,6 +21,49 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_table(
+        "analytics_session_marks",
+        sa.Column(
+            "customer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("marked_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("customer_id", name=op.f("pk_analytics_session_marks")),
+    )
+    with op.batch_alter_table("analytics_session_marks", schema=None) as batch_op:
+        batch_op.create_index("ix_analytics_session_marks_at", ["marked_at"], unique=False)
+
+    op.create_table(
+        "analytics_session_upkeep",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("watermark", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("longest_seconds", sa.BigInteger(), nullable=False),
+        sa.Column("refreshed_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("sessions", sa.BigInteger(), nullable=False),
+        sa.Column("customers", sa.BigInteger(), nullable=True),
+        sa.Column("duration_ms", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_analytics_session_upkeep")),
+    )
+    op.create_table(
+        "analytics_sessions",
+        sa.Column(
+            "customer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("started_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("ended_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("events", sa.Integer(), nullable=False),
+        sa.Column(
+            "converted_by", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.PrimaryKeyConstraint("customer_id", "started_at", name=op.f("pk_analytics_sessions")),
+    )
+    with op.batch_alter_table("analytics_sessions", schema=None) as batch_op:
+        batch_op.create_index("ix_analytics_sessions_converted_by", ["converted_by"], unique=False)
+        batch_op.create_index(
+            "ix_analytics_sessions_started",
+            ["started_at", "customer_id", "converted_by"],
+            unique=False,
+        )
+
+    op.create_table(
         "artifacts",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("kind", sa.String(length=64), nullable=False),
@@ -374,6 +417,27 @@ def upgrade() -> None:
         batch_op.create_index("ix_customers_updated", ["updated_at"], unique=False)
 
     op.create_table(
+        "event_inbox",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "source_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("received_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=True),
+        sa.Column("body", sa.LargeBinary(), nullable=False),
+        sa.Column("messages", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=8), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["source_id"], ["sources.id"], name=op.f("fk_event_inbox_source_id_sources")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_event_inbox")),
+    )
+    with op.batch_alter_table("event_inbox", schema=None) as batch_op:
+        batch_op.create_index("ix_event_inbox_status", ["status", "id"], unique=False)
+
+    op.create_table(
         "integration_connections",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
@@ -546,6 +610,7 @@ def upgrade() -> None:
         sa.Column("original_timestamp", patron.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("sent_at", patron.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("received_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("stored_at", patron.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column(
             "properties",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
@@ -573,7 +638,7 @@ def upgrade() -> None:
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.create_index("ix_events_customer_time", ["customer_id", "timestamp"], unique=False)
         batch_op.create_index("ix_events_name_time", ["name", "timestamp"], unique=False)
-        batch_op.create_index("ix_events_received", ["received_at"], unique=False)
+        batch_op.create_index("ix_events_stored", ["stored_at"], unique=False)
 
     op.create_table(
         "orders",
@@ -966,7 +1031,7 @@ def downgrade() -> None:
 
     op.drop_table("orders")
     with op.batch_alter_table("events", schema=None) as batch_op:
-        batch_op.drop_index("ix_events_received")
+        batch_op.drop_index("ix_events_stored")
         batch_op.drop_index("ix_events_name_time")
         batch_op.drop_index("ix_events_customer_time")
 
@@ -997,6 +1062,10 @@ def downgrade() -> None:
 
     op.drop_table("products")
     op.drop_table("integration_connections")
+    with op.batch_alter_table("event_inbox", schema=None) as batch_op:
+        batch_op.drop_index("ix_event_inbox_status")
+
+    op.drop_table("event_inbox")
     with op.batch_alter_table("customers", schema=None) as batch_op:
         batch_op.drop_index("ix_customers_updated")
         batch_op.drop_index(
@@ -1061,3 +1130,13 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_artifacts_kind"))
 
     op.drop_table("artifacts")
+    with op.batch_alter_table("analytics_sessions", schema=None) as batch_op:
+        batch_op.drop_index("ix_analytics_sessions_started")
+        batch_op.drop_index("ix_analytics_sessions_converted_by")
+
+    op.drop_table("analytics_sessions")
+    op.drop_table("analytics_session_upkeep")
+    with op.batch_alter_table("analytics_session_marks", schema=None) as batch_op:
+        batch_op.drop_index("ix_analytics_session_marks_at")
+
+    op.drop_table("analytics_session_marks")

@@ -39,6 +39,8 @@ from patron.auth import service as auth_service
 from patron.auth.schemas import Permission, Role, UserCreate, UserUpdate, WebUser
 from patron.core.errors import NotFound, PatronError
 from patron.core.money import KNOWN_CURRENCIES, exponent, to_minor
+from patron.db import spool_unit_of_work
+from patron.events import service as events_service
 from patron.store import service as store_service
 from patron.web import i18n
 from patron.web.deps import PageForbidden, ReadDb, WriteDb, page
@@ -80,6 +82,7 @@ DONE = {
     "deactivated": N_("User deactivated. Their open sessions have ended."),
     "reactivated": N_("User reactivated."),
     "revoked": N_("Key revoked. Requests that use it are refused from now on."),
+    "inbox-retried": N_("Queued again. The worker applies them on its next pass."),
     "target": N_("Target saved."),
     "target-deleted": N_("Target removed."),
     "spend": N_("Spend saved."),
@@ -375,8 +378,11 @@ def _keys_page(
 ) -> Response:
     sources = store_service.list_sources(session)
     keys = sorted(auth_service.list_api_keys(session), key=lambda k: -k.id)  # newest first
+    with spool_unit_of_work(readonly=True) as spool:  # the tracking API's inbox (ADR 20)
+        inbox = events_service.inbox_stats(spool)
     context = {
         "keys": keys,
+        "inbox": inbox,
         "sources": sources,
         "source_keys": {s.id: s.key for s in sources},
         "roles": list(Role),
@@ -452,6 +458,14 @@ def _key(session: Session, key_id: int) -> Any:
         if key.id == key_id:
             return key
     raise NotFound(f"API key {key_id} not found")
+
+
+@router.post("/settings/inbox/retry", include_in_schema=False)
+def retry_inbox(request: Request, session: WriteDb, user: CanAdminister) -> Response:
+    """Queue the tracking requests that could not be applied again (ADR 20)."""
+    with spool_unit_of_work() as spool:
+        events_service.retry_dead(spool)
+    return _redirect("/settings/keys", "inbox-retried")
 
 
 @router.get("/settings/keys/{key_id}/revoke", include_in_schema=False)
