@@ -50,6 +50,20 @@ def fresh_database(backend: str, name: str | None = None) -> str:
     return PG_ADMIN.rsplit("/", 1)[0] + "/" + name
 
 
+def existing_database(backend: str, name: str) -> str | None:
+    """The URL of a database kept by an earlier run (`--keep`), or None when there is none."""
+    if backend == "sqlite":
+        path = RESULTS / f"{name}.db"
+        return f"sqlite:///{path}" if path.exists() else None
+    engine = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with engine.connect() as conn:
+        found = conn.execute(
+            sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+        ).scalar()
+    engine.dispose()
+    return PG_ADMIN.rsplit("/", 1)[0] + "/" + name if found else None
+
+
 def drop_database(url: str) -> None:
     if url.startswith("sqlite"):
         path = Path(url.removeprefix("sqlite:///"))
@@ -89,11 +103,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(url: str, *, workers: int = 2, with_worker: bool = False) -> Iterator[str]:
+def server(
+    url: str, *, workers: int = 2, with_worker: bool = False, env: dict[str, str] | None = None
+) -> Iterator[str]:
     """`patron serve` on a free port; by default without its job worker (the server alone
-    is measured), with `with_worker` as a store runs it (the worker beside the server)."""
+    is measured), with `with_worker` as a store runs it (the worker beside the server);
+    `env` adds settings (PATRON_...) for this server."""
     port = free_port()
-    env = {**os.environ, "PATRON_DATABASE_URL": url, "PATRON_LOG_LEVEL": "warning"}
+    env = {**os.environ, "PATRON_DATABASE_URL": url, "PATRON_LOG_LEVEL": "warning", **(env or {})}
     proc = subprocess.Popen(
         [str(BIN / "patron"), "serve", "--port", str(port), "--workers", str(workers)]
         + ([] if with_worker else ["--no-worker"]),

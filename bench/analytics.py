@@ -73,9 +73,10 @@ PG = [
     """INSERT INTO events (source_id, message_id, type, name, customer_id, timestamp,
         received_at, stored_at, properties, traits, context)
        SELECT 900, 'b' || g || '-' || e, 'page', 'Home', g,
-        now() - ((g * 31 + e * 89) % 730) * interval '1 day', now(), now(),
+        t.at, t.at, t.at,
         '{}'::jsonb, '{}'::jsonb, '{}'::jsonb
-       FROM generate_series(1, CAST(:n AS bigint)) g, generate_series(1, 2) e""",
+       FROM generate_series(1, CAST(:n AS bigint)) g, generate_series(1, 2) e,
+        LATERAL (SELECT now() - ((g * 31 + e * 89) % 730) * interval '1 day' AS at) t""",
     """UPDATE customers c SET orders_count = s.n, total_spent = s.spent,
         first_order_at = s.first, last_order_at = s.last
        FROM (SELECT customer_id, count(*) n, sum(base_total - base_refunded_total) spent,
@@ -114,13 +115,13 @@ SQLITE = [
                              '-' || ((c.id + k) % 24) || ' hours') || '.000000' AS at,
                     (c.id + k) % 37 = 0 AS cancelled
              FROM customers c JOIN e ON k <= 1 + (c.id * 7919) % 19)""",
-    f"""WITH RECURSIVE e(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM e WHERE k < 2)
+    """WITH RECURSIVE e(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM e WHERE k < 2)
        INSERT INTO events (source_id, message_id, type, name, customer_id, timestamp,
         received_at, stored_at, properties, traits, context)
-       SELECT 900, 'b' || c.id || '-' || k, 'page', 'Home', c.id,
-        strftime('%Y-%m-%d %H:%M:%S', 'now', '-' || ((c.id * 31 + k * 89) % 730) || ' days')
-            || '.000000', {_NOW} || '.000000', {_NOW} || '.000000', '{{}}', '{{}}', '{{}}'
-       FROM customers c, e""",
+       SELECT 900, 'b' || c.id || '-' || k, 'page', 'Home', c.id, at, at, at, '{}', '{}', '{}'
+       FROM (SELECT c.id AS id, k, strftime('%Y-%m-%d %H:%M:%S', 'now',
+                    '-' || ((c.id * 31 + k * 89) % 730) || ' days') || '.000000' AS at
+             FROM customers c, e) c""",
     """UPDATE customers SET (orders_count, total_spent, first_order_at, last_order_at) = (
         SELECT count(*), coalesce(sum(base_total - base_refunded_total), 0), min(placed_at),
                max(placed_at)

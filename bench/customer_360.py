@@ -25,6 +25,7 @@ from _common import (
     RESULTS,
     closed_loop,
     drop_database,
+    existing_database,
     fresh_database,
     last_line,
     machine,
@@ -71,6 +72,17 @@ SQL_SQLITE = [
        FROM g, e""",
     "ANALYZE",
 ]
+
+
+def _count_customers(url: str) -> int | None:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.text("SELECT count(*) FROM customers")).scalar_one())
+    except sa.exc.DBAPIError:
+        return None
+    finally:
+        engine.dispose()
 
 
 def seed(url: str, customers: int, entries: int) -> float:
@@ -143,54 +155,74 @@ def main() -> None:
         metavar="SECONDS",
         help="also load with wrk (C, Debian package wrk) for SECONDS per path",
     )
+    ap.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the database and, when it already holds --customers customers, do not seed",
+    )
+    ap.add_argument(
+        "--compare-freeze",
+        action="store_true",
+        help="also serve with PATRON_FREEZE_HEAP=0 (ADR 23) in the same run, as a baseline",
+    )
     args = ap.parse_args()
 
-    url = fresh_database(args.backend, f"patron_bench_360_{args.backend}")
-    patron(url, "init", "--credentials-file", "/dev/null")
-    seconds = seed(url, args.customers, args.entries)
+    name = f"patron_bench_360_{args.backend}"
+    url = existing_database(args.backend, name) if args.reuse else None
+    seconds = None
+    if url is None or _count_customers(url) != args.customers:
+        url = fresh_database(args.backend, name)
+        patron(url, "init", "--credentials-file", "/dev/null")
+        seconds = round(seed(url, args.customers, args.entries), 1)
     key = last_line(patron(url, "keys", "create", "--name", "bench", "--role", "analyst"))
     rng = random.Random(7)
     paths = [f"/api/customers/{rng.randint(1, args.customers)}" for _ in range(args.requests)]
     headers = {"Authorization": f"Bearer {key}"}
     gets = [("GET", p, b"") for p in paths]
+    variants = [("frozen", {})]
+    if args.compare_freeze:
+        variants.append(("unfrozen", {"PATRON_FREEZE_HEAP": "0"}))
+    runs: dict[str, dict] = {}
     try:
-        with server(url, workers=args.workers) as base:
-            asyncio.run(closed_loop(base, gets[:500], clients=args.clients, headers=headers))
-            base_lat, _ = asyncio.run(
-                closed_loop(
-                    base,
-                    [("GET", "/health", b"")] * args.requests,
-                    clients=args.clients,
-                    headers=headers,
+        for label, env in variants:
+            with server(url, workers=args.workers, env=env) as base:
+                asyncio.run(closed_loop(base, gets[:500], clients=args.clients, headers=headers))
+                health = [("GET", "/health", b"")] * args.requests
+                base_lat, _ = asyncio.run(
+                    closed_loop(base, health, clients=args.clients, headers=headers)
                 )
-            )
-            lat, wall = asyncio.run(closed_loop(base, gets, clients=args.clients, headers=headers))
-            if args.wrk:
-                wrk_health = run_wrk(base, "/health", key, args.clients, args.wrk, 0)
-                wrk_360 = run_wrk(base, "/api/customers/", key, args.clients, args.wrk,
-                                  args.customers)  # fmt: skip
+                lat, wall = asyncio.run(
+                    closed_loop(base, gets, clients=args.clients, headers=headers)
+                )
+                run = {
+                    "p50_ms": round(percentile(lat, 50), 1),
+                    "p99_ms": round(percentile(lat, 99), 1),
+                    "rps": round(args.requests / wall),
+                    "health_p50_ms": round(percentile(base_lat, 50), 1),
+                    "health_p99_ms": round(percentile(base_lat, 99), 1),
+                }
+                if args.wrk:
+                    run["wrk_health"] = run_wrk(base, "/health", key, args.clients, args.wrk, 0)
+                    run["wrk_360"] = run_wrk(base, "/api/customers/", key, args.clients,
+                                             args.wrk, args.customers)  # fmt: skip
+                runs[label] = run
     finally:
-        if not args.keep:
+        if not (args.keep or args.reuse):
             drop_database(url)
     result = {
         "bench": "customer_360",
         "backend": args.backend,
         "customers": args.customers,
         "timeline_rows": args.customers * args.entries,
-        "seed_s": round(seconds, 1),
+        "seed_s": seconds,
         "clients": args.clients,
         "requests": args.requests,
         "server_workers": args.workers,
-        "p50_ms": round(percentile(lat, 50), 1),
-        "p99_ms": round(percentile(lat, 99), 1),
-        "rps": round(args.requests / wall),
-        "health_p50_ms": round(percentile(base_lat, 50), 1),
-        "health_p99_ms": round(percentile(base_lat, 99), 1),
+        **runs["frozen"],
         "machine": machine(),
     }
-    if args.wrk:
-        result["wrk_360"] = wrk_360
-        result["wrk_health"] = wrk_health
+    if args.compare_freeze:
+        result["unfrozen"] = runs["unfrozen"]
     print(json.dumps(result))
 
 

@@ -26,6 +26,10 @@ from patron.auth import service as auth_service
 from patron.auth.schemas import Role
 from patron.migrate import upgrade
 
+# The test process is not a served process: it builds hundreds of apps, and freezing the heap
+# at each start (ADR 23) would keep every earlier test's cycles; test_app turns it on.
+os.environ.setdefault("PATRON_FREEZE_HEAP", "0")
+
 PG_ADMIN_URL = os.environ.get(
     "PATRON_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )

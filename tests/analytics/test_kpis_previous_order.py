@@ -17,9 +17,10 @@ one before it [2025-09-30, 2025-12-31). Base currency USD, timezone UTC, noon un
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -194,8 +195,22 @@ def test_a_merge_and_its_undo(session: Session) -> None:
     assert kpis(session) == EXPECTED
 
 
-def test_elapsed_time_is_exact_to_the_microsecond(session: Session) -> None:
-    a = datetime(2026, 1, 1, 0, 0, 0, 999_999, tzinfo=UTC)
-    b = datetime(2026, 1, 2, 0, 0, 0, 1, tzinfo=UTC)
-    seconds, micros = session.execute(select(*elapsed(session, at(a), at(b)))).one()
-    assert Fraction(seconds) + Fraction(int(micros), 10**6) == Fraction(86_399_000_002, 10**6)
+@pytest.mark.parametrize(
+    ("a", "b", "micros_between"),
+    [
+        ((2026, 1, 1, 0, 0, 0, 999_999), (2026, 1, 2, 0, 0, 0, 1), 86_399_000_002),
+        # half a millisecond either side: julianday's milliseconds must not round
+        ((2026, 3, 1, 12, 0, 0, 500), (2026, 3, 1, 12, 0, 1, 1_499), 1_000_999),
+        ((2026, 3, 1, 12, 0, 0, 999_500), (2026, 3, 1, 12, 0, 0, 999_499), -1),
+        ((2024, 2, 28, 23, 59, 59, 123_456), (2024, 3, 1, 0, 0, 0, 654_321), 86_401_530_865),
+        ((1999, 12, 31, 23, 59, 59, 999_999), (2030, 6, 30, 8, 15, 42, 4_321), 962_352_942_004_322),
+    ],
+)
+def test_elapsed_time_is_exact_to_the_microsecond(
+    session: Session, a: tuple[int, ...], b: tuple[int, ...], micros_between: int
+) -> None:
+    start, end = datetime(*a, tzinfo=UTC), datetime(*b, tzinfo=UTC)  # type: ignore[misc]
+    assert (end - start) // timedelta(microseconds=1) == micros_between
+    millis, micros = session.execute(select(*elapsed(session, at(start), at(end)))).one()
+    got = Fraction(millis) / 10**3 + Fraction(int(micros), 10**6)
+    assert got == Fraction(micros_between, 10**6)

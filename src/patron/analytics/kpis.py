@@ -180,12 +180,12 @@ def _window_facts(session: Session, before: Period, prev: Period, p: Period) -> 
     had = o.c.prev_placed_at
     known = o.c.customer_id.is_not(None)
     gapped = and_(known, had.is_not(None))
-    seconds, micros = elapsed(session, had, o.c.placed_at)
+    millis, micros = elapsed(session, had, o.c.placed_at)
     if dialect(session) == "postgresql":
         # interval sums are exact (days and microseconds) and cheaper than numeric epochs
         span: list[Any] = [func.sum(o.c.placed_at - had).filter(gapped), null()]
     else:
-        span = [func.sum(seconds).filter(gapped), func.sum(micros).filter(gapped)]
+        span = [func.sum(millis).filter(gapped), func.sum(micros).filter(gapped)]
 
     def inside(q: Period) -> tuple[Any, ...]:
         return counted(o), o.c.placed_at >= at(q.start_at), o.c.placed_at < at(q.end_at)
@@ -217,17 +217,17 @@ def _window_facts(session: Session, before: Period, prev: Period, p: Period) -> 
     )
     cur, old, oldest = Facts(), Facts(), Facts()
     by_period = {2: cur, 1: old, 0: oldest}
-    for w, n, rev, n_id, rev_id, buyers, retained, gaps, sec, us in session.execute(
+    for w, n, rev, n_id, rev_id, buyers, retained, gaps, ms, us in session.execute(
         union_all(*parts)
     ):
         f = by_period[int(w)]
         f.orders_all, f.revenue_all = int(n or 0), int(rev or 0)
         f.orders_id, f.revenue_id = int(n_id or 0), int(rev_id or 0)
         f.buyers, f.retained, f.gaps = int(buyers or 0), int(retained or 0), int(gaps or 0)
-        if isinstance(sec, timedelta):
-            f.gap_seconds = Fraction(sec // timedelta(microseconds=1), 10**6)
+        if isinstance(ms, timedelta):  # PostgreSQL: the interval sum
+            f.gap_seconds = Fraction(ms // timedelta(microseconds=1), 10**6)
         else:
-            f.gap_seconds = Fraction(int(sec or 0)) + Fraction(int(us or 0), 10**6)
+            f.gap_seconds = Fraction(int(ms or 0), 10**3) + Fraction(int(us or 0), 10**6)
     for f in (cur, old):
         f.gap_days = float(f.gap_seconds / 86400)
     cur.prev_buyers, old.prev_buyers = old.buyers, oldest.buyers

@@ -14,7 +14,6 @@ session across a period's bound, are numbered live; everyone else's sessions are
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -334,11 +333,11 @@ def _span(session: Session, *where: Any) -> tuple[int, int]:
     """Rows of analytics_sessions matching `where` and their longest length in whole
     seconds, rounded up."""
     s = sessions_table()
-    seconds, micros = elapsed(session, s.c.started_at, s.c.ended_at)
-    n, longest, us = session.execute(
-        select(func.count(), func.max(seconds), func.max(micros)).where(*where)
+    millis, micros = elapsed(session, s.c.started_at, s.c.ended_at)
+    n, longest_us = session.execute(
+        select(func.count(), func.max(millis * 1000 + micros)).where(*where)
     ).one()
-    return int(n), int(math.ceil(float(longest or 0))) + (1 if us else 0)
+    return int(n), -(-int(longest_us or 0) // 10**6)
 
 
 def mark(session: Session, customer_ids: Iterable[int], *, at_time: datetime | None = None) -> None:
