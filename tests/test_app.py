@@ -76,3 +76,24 @@ def test_contention_after_retries_is_a_503_with_retry_after(session: Session) ->
     with TestClient(app, raise_server_exceptions=False) as c:
         r = c.get("/test-contention")
     assert (r.status_code, r.headers["retry-after"], r.json()["error"]) == (503, "1", "busy")
+
+
+def test_a_lost_database_connection_is_a_503_with_retry_after() -> None:
+    """A connection that died mid-request (the server restarted; ADR 24) answers 503 +
+    Retry-After, not a 500: the pool has dropped it and the next request gets a new one.
+    tests/core/test_pool.py loses a real connection; here the error is built by hand."""
+    from sqlalchemy.exc import OperationalError
+
+    from patron.app import create_app
+
+    app = create_app()
+
+    @app.get("/test-lost")
+    def lost() -> None:
+        raise OperationalError(
+            "SELECT 1", {}, Exception("server closed the connection"), connection_invalidated=True
+        )
+
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.get("/test-lost")
+    assert (r.status_code, r.headers["retry-after"], r.json()["error"]) == (503, "1", "unavailable")

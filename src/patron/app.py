@@ -91,6 +91,12 @@ def create_app() -> FastAPI:
 
     @app.exception_handler(DBAPIError)
     async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        if exc.connection_invalidated:  # the database went away mid-request (ADR 24)
+            log.warning("database connection lost on %s %s: %s", request.method,
+                        request.url.path, exc.orig)  # fmt: skip
+            body = {"error": "unavailable", "message": "the database connection was lost; "
+                    "send the request again"}  # fmt: skip
+            return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
         if is_contention(exc):  # retried and still contended: nothing was applied
             log.warning("database contention on %s %s: %s", request.method, request.url.path,
                         exc.orig)  # fmt: skip
