@@ -52,6 +52,14 @@ def wire() -> None:
         every_seconds=analytics_service.SESSIONS_REBUILD_EVERY_SECONDS,
         payload={"full": True},
     )
+    job_handlers.register(
+        analytics_service.ORDER_DAYS_REFRESH_JOB, analytics_tasks.refresh_order_days
+    )
+    job_handlers.register_schedule(
+        analytics_service.ORDER_DAYS_REFRESH_JOB,
+        kind=analytics_service.ORDER_DAYS_REFRESH_JOB,
+        every_seconds=analytics_service.ORDER_DAYS_REFRESH_EVERY_SECONDS,
+    )
     job_handlers.register(REFRESH_JOB, segments_tasks.refresh)
     job_handlers.register(TICK_JOB, segments_tasks.tick)
     job_handlers.register_schedule(

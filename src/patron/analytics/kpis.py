@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from patron.analytics import order_days as _days
 from patron.analytics import sessions as _stored
 from patron.analytics.models import KpiTarget, MarketingSpend
 from patron.analytics.schemas import KpiReport, KpiValue, Period, Trend, Unit
@@ -171,11 +172,61 @@ def _window_facts(session: Session, before: Period, prev: Period, p: Period) -> 
     it was retained when that previous order is in the period before [a, b); every order
     with a previous one closes a gap. So each period's buyers, retention, gaps and their
     exact length (a customer's gaps add up to their last order minus the one before the
-    period) are filtered sums over one range of a covering index, its bounds constants:
-    one row per period, no GROUP BY (PostgreSQL can then split the range between workers).
-    New customers (first order ever at or after a period's start, from the profile's
-    first_order_at) are a join from the profile into their orders of the window.
+    period) are filtered sums: over the order-day summary's rows of the period's days (ADR
+    25) where it is built, and over the orders themselves (one range of a covering index, no
+    GROUP BY) for the days it has no current rows of. New customers (first order ever at or
+    after a period's start, from the profile's first_order_at) are a join from the profile
+    into their orders of the window.
     """
+    zone_name, zone = store_zone(session)
+    state = _days.stored(session, zone_name)
+    cur, old, oldest = Facts(), Facts(), Facts()
+    by_period = {2: cur, 1: old, 0: oldest}
+    plan = ((2, p, prev.start, False), (1, prev, before.start, False), (0, before, None, True))
+    live: list[LivePart] = []
+    summed: list[Any] = []
+    for w, q, earlier, buyers_only in plan:
+        if state is None:
+            live.append((w, [(q.start_at, q.end_at)], q.start, earlier, buyers_only))
+            continue
+        dirty = [d for d in state.dirty if q.start <= d < q.end]
+        if dirty:
+            live.append((w, _days.day_ranges(zone, dirty), q.start, earlier, buyers_only))
+        summed.append(
+            _days.period_sums(
+                _days.facts_table(), w, q.start, q.end, earlier or q.start, state.dirty, buyers_only
+            )  # fmt: skip
+        )
+    for rows in (_live_rows(session, live, zone) if live else [],
+                 session.execute(union_all(*summed)) if summed else []):  # fmt: skip
+        for w, n, rev, n_id, rev_id, buyers, retained, gaps, ms, us in rows:
+            f = by_period[int(w)]
+            f.orders_all += int(n or 0)
+            f.revenue_all += int(rev or 0)
+            f.orders_id += int(n_id or 0)
+            f.revenue_id += int(rev_id or 0)
+            f.buyers += int(buyers or 0)
+            f.retained += int(retained or 0)
+            f.gaps += int(gaps or 0)
+            if isinstance(ms, timedelta):  # PostgreSQL's live rows: the interval sum
+                f.gap_seconds += Fraction(ms // timedelta(microseconds=1), 10**6)
+            else:
+                f.gap_seconds += Fraction(int(ms or 0), 10**3) + Fraction(int(us or 0), 10**6)
+    for f in (cur, old):
+        f.gap_days = float(f.gap_seconds / 86400)
+    cur.prev_buyers, old.prev_buyers = old.buyers, oldest.buyers
+    _new_customers(session, prev, p, cur, old)
+    return cur, old
+
+
+# (w, UTC ranges of whole local days of one period, the period's start, the start of the
+# period before it, buyers only)
+LivePart = tuple[int, list[tuple[datetime, datetime]], date, date | None, bool]
+
+
+def _live_rows(session: Session, parts: list[LivePart], zone: ZoneInfo) -> Any:
+    """The window's facts read from the orders: one row of filtered sums per part, over its
+    ranges (the covering index's ranges; bounds are constants)."""
     o = orders()
     had = o.c.prev_placed_at
     known = o.c.customer_id.is_not(None)
@@ -186,53 +237,39 @@ def _window_facts(session: Session, before: Period, prev: Period, p: Period) -> 
         span: list[Any] = [func.sum(o.c.placed_at - had).filter(gapped), null()]
     else:
         span = [func.sum(millis).filter(gapped), func.sum(micros).filter(gapped)]
-
-    def inside(q: Period) -> tuple[Any, ...]:
-        return counted(o), o.c.placed_at >= at(q.start_at), o.c.placed_at < at(q.end_at)
-
-    def first_in(q: Period) -> Any:
-        return and_(known, or_(had.is_(None), had < at(q.start_at)))
-
-    parts: list[Any] = []
-    for w, q, earlier in ((2, p, prev.start_at), (1, prev, before.start_at)):
-        parts.append(
+    selects: list[Any] = []
+    for w, ranges, start, earlier, buyers_only in parts:
+        start_at = _days.midnight(zone, start)
+        inside = or_(*[and_(o.c.placed_at >= at(a), o.c.placed_at < at(b)) for a, b in ranges])
+        first_in = and_(known, or_(had.is_(None), had < at(start_at)))
+        if buyers_only:
+            zero = [literal(0)] * 6
+            selects.append(
+                select(
+                    literal(w), *zero[:4], func.count().filter(first_in), *zero[:2], null(), null()
+                ).where(counted(o), inside)  # fmt: skip
+            )
+            continue
+        assert earlier is not None
+        selects.append(
             select(
                 literal(w),
                 func.count(),
                 func.sum(net(o)),
                 func.count().filter(known),
                 func.sum(net(o)).filter(known),
-                func.count().filter(first_in(q)),
-                func.count().filter(and_(known, had >= at(earlier), had < at(q.start_at))),
+                func.count().filter(first_in),
+                func.count().filter(
+                    and_(known, had >= at(_days.midnight(zone, earlier)), had < at(start_at))
+                ),
                 func.count().filter(gapped),
                 *span,
-            ).where(*inside(q))
+            ).where(counted(o), inside)
         )
-    # the period before `prev`: only its buyers
-    zero = [literal(0)] * 6
-    parts.append(
-        select(literal(0), *zero[:4], func.count(), *zero[:2], null(), null()).where(
-            *inside(before), first_in(before)
-        )
-    )
-    cur, old, oldest = Facts(), Facts(), Facts()
-    by_period = {2: cur, 1: old, 0: oldest}
-    for w, n, rev, n_id, rev_id, buyers, retained, gaps, ms, us in session.execute(
-        union_all(*parts)
-    ):
-        f = by_period[int(w)]
-        f.orders_all, f.revenue_all = int(n or 0), int(rev or 0)
-        f.orders_id, f.revenue_id = int(n_id or 0), int(rev_id or 0)
-        f.buyers, f.retained, f.gaps = int(buyers or 0), int(retained or 0), int(gaps or 0)
-        if isinstance(ms, timedelta):  # PostgreSQL: the interval sum
-            f.gap_seconds = Fraction(ms // timedelta(microseconds=1), 10**6)
-        else:
-            f.gap_seconds = Fraction(int(ms or 0), 10**3) + Fraction(int(us or 0), 10**6)
-    for f in (cur, old):
-        f.gap_days = float(f.gap_seconds / 86400)
-    cur.prev_buyers, old.prev_buyers = old.buyers, oldest.buyers
-    _new_customers(session, prev, p, cur, old)
-    return cur, old
+    statement: Any = selects[0]
+    if len(selects) > 1:
+        statement = union_all(*selects)
+    return session.execute(statement)
 
 
 def _new_customers(session: Session, prev: Period, p: Period, cur: Facts, old: Facts) -> None:

@@ -149,3 +149,34 @@ class SessionMark(Base):
 
     customer_id: Mapped[int] = mapped_column(BigId, primary_key=True)
     marked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OrderDayFact(Base):
+    """The order-day summary (ADR 25): counted orders grouped by their store-local placement
+    day, the local day of the customer's previous counted order (null: none, or a guest)
+    and whether a customer is known, with their net revenue and the exact sum of their gaps
+    (milliseconds and the sub-millisecond rest in microseconds, as `sqlfns.elapsed`)."""
+
+    __tablename__ = "analytics_order_days"
+    __table_args__ = (Index("ix_analytics_order_days_day", "day", "prev_day"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    prev_day: Mapped[date | None] = mapped_column(Date)
+    known: Mapped[int] = mapped_column(SmallInteger)  # 1: the order has a customer
+    orders: Mapped[int] = mapped_column(BigInteger)
+    revenue: Mapped[int] = mapped_column(BigInteger)
+    gap_ms: Mapped[int] = mapped_column(BigInteger)
+    gap_us: Mapped[int] = mapped_column(BigInteger)
+
+
+class OrderDaysUpkeep(Base):
+    """The one row of the order-day summary's state: the zone its days are in (another zone
+    rebuilds it) and when it was last refreshed."""
+
+    __tablename__ = "analytics_order_days_upkeep"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    zone: Mapped[str] = mapped_column(String(64))
+    refreshed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    rows: Mapped[int] = mapped_column(BigInteger, default=0)  # rows after the last refresh

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from patron.analytics import cohorts as _cohorts
 from patron.analytics import kpis as _kpis
+from patron.analytics import order_days as _order_days
 from patron.analytics import rfm as _rfm
 from patron.analytics import series as _series
 from patron.analytics import sessions as _sessions
@@ -52,6 +53,9 @@ SESSIONS_REFRESH_EVERY_SECONDS = 300
 SESSIONS_REBUILD_SCHEDULE = "analytics.sessions_rebuild"
 SESSIONS_REBUILD_EVERY_SECONDS = 24 * 3600
 SessionRefresh = _sessions.SessionRefresh
+ORDER_DAYS_REFRESH_JOB = "analytics.order_days_refresh"
+ORDER_DAYS_REFRESH_EVERY_SECONDS = 300
+OrderDaysRefresh = _order_days.OrderDaysRefresh
 # Merge hook (customers' MergeHook port): stored sessions follow a merge and its undo.
 MERGE_HOOKS = [_sessions.SessionsFollowCustomer()]
 KpiFeed = _kpis.KpiFeed
@@ -86,6 +90,14 @@ def enqueue_rfm_refresh(session: Session, *, run_at: datetime | None = None) -> 
     return jobs_service.enqueue(  # one queued refresh at a time
         session, kind=RFM_REFRESH_JOB, payload={}, run_at=run_at, dedupe_key=RFM_REFRESH_JOB
     )
+
+
+def refresh_order_days(session: Session, *, full: bool = False) -> OrderDaysRefresh:
+    """Bring the order-day summary (analytics_order_days, ADR 25) up to the orders: the
+    first run builds it, later ones rebuild the days the orders' triggers marked. KPI reads
+    are exact whether or not this ran."""
+    zone_name, zone = _kpis.store_zone(session)
+    return _order_days.refresh(session, zone_name=zone_name, zone=zone, full=full)
 
 
 def refresh_sessions(

@@ -19,6 +19,11 @@ def refresh_sessions(session: Session, payload: dict[str, Any]) -> None:
     service.refresh_sessions(session, full=bool(payload.get("full")))
 
 
+def refresh_order_days(session: Session, payload: dict[str, Any]) -> None:
+    """Rebuild the order-day summary's marked days (ADR 25; every few minutes by schedule)."""
+    service.refresh_order_days(session, full=bool(payload.get("full")))
+
+
 def refresh_snapshot(session: Session, payload: dict[str, Any]) -> None:
     """Compute one report and keep its snapshot (queued by a page that found it missing
     or stale; ADR 18)."""

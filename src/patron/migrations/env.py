@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from patron.db import get_engine
+from patron.orders import day_marks
 from patron.tables import Base
 
 config = context.config
@@ -19,4 +20,8 @@ with engine.connect() as connection:
     )
     with context.begin_transaction():
         context.run_migrations()
+        # Triggers are not in the models Alembic compares: kept in code, installed after
+        # every upgrade (idempotent; ADR 25).
+        if connection.dialect.has_table(connection, "order_day_marks"):
+            day_marks.install(connection)
     connection.commit()

@@ -139,3 +139,15 @@ class CartLine(Base):
     title: Mapped[str] = mapped_column(String(500), default="")
     quantity: Mapped[int] = mapped_column(Integer)
     unit_price: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class OrderDayMark(Base):
+    """A UTC placement day ('YYYY-MM-DD') whose counted orders may have changed: written by
+    database triggers on `orders` (orders/day_marks.py), so every write path leaves one,
+    and consumed by the analytics order-day summary's refresh (ADR 25)."""
+
+    __tablename__ = "order_day_marks"
+    __table_args__ = (Index("ix_order_day_marks_day", "day"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    day: Mapped[str] = mapped_column(String(10))

@@ -38,7 +38,15 @@ from patron.orders.bulk import (
     upsert_orders,
 )
 from patron.orders.carts import get_cart, list_carts, upsert_carts
-from patron.orders.models import Cart, CartLine, Order, OrderExternalId, OrderLine, Refund
+from patron.orders.models import (
+    Cart,
+    CartLine,
+    Order,
+    OrderDayMark,
+    OrderExternalId,
+    OrderLine,
+    Refund,
+)
 from patron.orders.schemas import (
     CustomerRefIn,
     OrderCreate,
@@ -345,6 +353,12 @@ def has_at_least(session: Session, *, count: int) -> bool:
 def orders_table() -> Table:
     """The orders table (Core), for other domains' read-only aggregate SQL."""
     return table_of(Order)
+
+
+def day_marks_table() -> Table:
+    """UTC placement days whose counted orders changed (written by the orders table's
+    triggers, orders/day_marks.py); the analytics order-day summary consumes them."""
+    return table_of(OrderDayMark)
 
 
 def carts_table() -> Table:

@@ -21,6 +21,29 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_table(
+        "analytics_order_days",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("prev_day", sa.Date(), nullable=True),
+        sa.Column("known", sa.SmallInteger(), nullable=False),
+        sa.Column("orders", sa.BigInteger(), nullable=False),
+        sa.Column("revenue", sa.BigInteger(), nullable=False),
+        sa.Column("gap_ms", sa.BigInteger(), nullable=False),
+        sa.Column("gap_us", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_analytics_order_days")),
+    )
+    with op.batch_alter_table("analytics_order_days", schema=None) as batch_op:
+        batch_op.create_index("ix_analytics_order_days_day", ["day", "prev_day"], unique=False)
+
+    op.create_table(
+        "analytics_order_days_upkeep",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("zone", sa.String(length=64), nullable=False),
+        sa.Column("refreshed_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("rows", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_analytics_order_days_upkeep")),
+    )
+    op.create_table(
         "analytics_session_marks",
         sa.Column(
             "customer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
@@ -148,6 +171,15 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("marketing_spend", schema=None) as batch_op:
         batch_op.create_index("uq_marketing_spend_channel_month", ["channel", "month"], unique=True)
+
+    op.create_table(
+        "order_day_marks",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("day", sa.String(length=10), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_order_day_marks")),
+    )
+    with op.batch_alter_table("order_day_marks", schema=None) as batch_op:
+        batch_op.create_index("ix_order_day_marks_day", ["day"], unique=False)
 
     op.create_table(
         "recommendation_category_rules",
@@ -1116,6 +1148,10 @@ def downgrade() -> None:
 
     op.drop_table("report_snapshots")
     op.drop_table("recommendation_category_rules")
+    with op.batch_alter_table("order_day_marks", schema=None) as batch_op:
+        batch_op.drop_index("ix_order_day_marks_day")
+
+    op.drop_table("order_day_marks")
     with op.batch_alter_table("marketing_spend", schema=None) as batch_op:
         batch_op.drop_index("uq_marketing_spend_channel_month")
 
@@ -1140,3 +1176,8 @@ def downgrade() -> None:
         batch_op.drop_index("ix_analytics_session_marks_at")
 
     op.drop_table("analytics_session_marks")
+    op.drop_table("analytics_order_days_upkeep")
+    with op.batch_alter_table("analytics_order_days", schema=None) as batch_op:
+        batch_op.drop_index("ix_analytics_order_days_day")
+
+    op.drop_table("analytics_order_days")
