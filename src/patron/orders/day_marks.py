@@ -21,24 +21,36 @@ WATCHED = ("placed_at", "prev_placed_at", "customer_id", "status", "base_total",
            "base_refunded_total")  # fmt: skip
 
 
-def _sqlite_mark(row: str) -> str:
+def _sqlite_unmarked(row: str) -> str:
     day = f"substr({row}.placed_at, 1, 10)"
-    return (
-        f"INSERT INTO order_day_marks (day) SELECT {day} WHERE NOT EXISTS "
-        f"(SELECT 1 FROM order_day_marks WHERE day = {day});"
-    )
+    return f"NOT EXISTS (SELECT 1 FROM order_day_marks WHERE day = {day})"
+
+
+def _sqlite_mark(row: str) -> str:
+    return f"INSERT INTO order_day_marks (day) VALUES (substr({row}.placed_at, 1, 10));"
 
 
 _CHANGED_SQLITE = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in WATCHED)
 
+# The day's mark is looked up in WHEN, so for a day already marked the trigger's body never
+# runs. Measured (24,561 orders inserted, then each updated once, as an import writes them):
+# 0.26 s without triggers, 0.52 s with these, 0.62 s with the check inside the body; about
+# 2% of the whole Online Retail import (ADR 25).
 SQLITE = [
     f"""CREATE TRIGGER IF NOT EXISTS orders_mark_day_insert AFTER INSERT ON orders
+        WHEN {_sqlite_unmarked("NEW")}
         BEGIN {_sqlite_mark("NEW")} END""",
     f"""CREATE TRIGGER IF NOT EXISTS orders_mark_day_delete AFTER DELETE ON orders
+        WHEN {_sqlite_unmarked("OLD")}
         BEGIN {_sqlite_mark("OLD")} END""",
     f"""CREATE TRIGGER IF NOT EXISTS orders_mark_day_update AFTER UPDATE ON orders
-        WHEN {_CHANGED_SQLITE}
-        BEGIN {_sqlite_mark("OLD")} {_sqlite_mark("NEW")} END""",
+        WHEN ({_CHANGED_SQLITE}) AND {_sqlite_unmarked("OLD")}
+        BEGIN {_sqlite_mark("OLD")} END""",
+    # re-dated to another UTC day (rare): the new day too
+    f"""CREATE TRIGGER IF NOT EXISTS orders_mark_day_redate AFTER UPDATE OF placed_at ON orders
+        WHEN substr(OLD.placed_at, 1, 10) IS NOT substr(NEW.placed_at, 1, 10)
+          AND {_sqlite_unmarked("NEW")}
+        BEGIN {_sqlite_mark("NEW")} END""",
 ]
 
 _UTC_DAY = "to_char(r.placed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
