@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from fractions import Fraction
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -124,11 +124,9 @@ def period(session: Session, start: date, end: date) -> Period:
     if (end - start).days > MAX_PERIOD_DAYS:
         raise ValidationError(f"the period is longer than {MAX_PERIOD_DAYS} days", field="to")
     _, zone = store_zone(session)
-
-    def utc(d: date) -> datetime:
-        return datetime.combine(d, time(0), zone).astimezone(UTC)
-
-    return Period(start=start, end=end, start_at=utc(start), end_at=utc(end))
+    return Period(
+        start=start, end=end, start_at=_days.midnight(zone, start), end_at=_days.midnight(zone, end)
+    )
 
 
 def previous(session: Session, p: Period) -> Period:
@@ -194,7 +192,7 @@ def _window_facts(session: Session, before: Period, prev: Period, p: Period) -> 
             live.append((w, _days.day_ranges(zone, dirty), q.start, earlier, buyers_only))
         summed.append(
             _days.period_sums(
-                _days.facts_table(), w, q.start, q.end, earlier or q.start, state.dirty, buyers_only
+                _days.facts_table(), w, q.start, q.end, earlier or q.start, dirty, buyers_only
             )  # fmt: skip
         )
     for rows in (_live_rows(session, live, zone) if live else [],

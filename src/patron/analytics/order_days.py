@@ -16,7 +16,7 @@ read. Not built yet, or built in another zone than the store's: everything live.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -87,22 +87,29 @@ def _offsets(zone: ZoneInfo, lo: datetime, hi: datetime) -> list[tuple[datetime,
     return out
 
 
-def local_day(session: Session, expr: Any, zone: ZoneInfo, lo: datetime, hi: datetime) -> Any:
-    """The store-local date of a stored UTC datetime in [lo, hi] (PostgreSQL: its own zone
-    rules; SQLite: the zone's offsets for that stretch as a CASE, `date(x, '+N seconds')`)."""
+def local_days(
+    session: Session, zone: ZoneInfo, lo: datetime, hi: datetime
+) -> Callable[[Any], Any]:
+    """A function giving the store-local date of a stored UTC datetime in [lo, hi]
+    (PostgreSQL: its own zone rules; SQLite: the zone's offsets for that stretch, found once,
+    as a CASE: `date(x, '+N seconds')`)."""
     if dialect(session) == "postgresql":
-        return cast(func.timezone(str(zone.key), expr), Date)
+        return lambda expr: cast(func.timezone(str(zone.key), expr), Date)
     stretches = _offsets(zone, lo, hi)
-    if len(stretches) == 1:
-        return func.date(expr, f"{stretches[0][1]:+d} seconds")
-    modifier = case(
-        *[
-            (expr < at(start), f"{prev:+d} seconds")
-            for (_, prev), (start, _) in zip(stretches, stretches[1:], strict=False)
-        ],  # fmt: skip
-        else_=f"{stretches[-1][1]:+d} seconds",
-    )
-    return func.date(expr, modifier)
+
+    def on_sqlite(expr: Any) -> Any:
+        if len(stretches) == 1:
+            return func.date(expr, f"{stretches[0][1]:+d} seconds")
+        modifier = case(
+            *[
+                (expr < at(start), f"{prev:+d} seconds")
+                for (_, prev), (start, _) in zip(stretches, stretches[1:], strict=False)
+            ],  # fmt: skip
+            else_=f"{stretches[-1][1]:+d} seconds",
+        )
+        return func.date(expr, modifier)
+
+    return on_sqlite
 
 
 def dirty_days(marked: Iterable[str]) -> set[date]:
@@ -116,18 +123,13 @@ def dirty_days(marked: Iterable[str]) -> set[date]:
 
 def day_ranges(zone: ZoneInfo, days: Iterable[date]) -> list[Range]:
     """Contiguous runs of local days as UTC ranges (local midnights)."""
-    ranges: list[Range] = []
-    run_start: date | None = None
-    prev: date | None = None
+    runs: list[list[date]] = []  # [first, last] of each run
     for d in sorted(set(days)):
-        if prev is None or d != prev + timedelta(days=1):
-            if run_start is not None and prev is not None:
-                ranges.append((midnight(zone, run_start), midnight(zone, prev + timedelta(1))))
-            run_start = d
-        prev = d
-    if run_start is not None and prev is not None:
-        ranges.append((midnight(zone, run_start), midnight(zone, prev + timedelta(days=1))))
-    return ranges
+        if runs and d == runs[-1][1] + timedelta(days=1):
+            runs[-1][1] = d
+        else:
+            runs.append([d, d])
+    return [(midnight(zone, a), midnight(zone, b + timedelta(days=1))) for a, b in runs]
 
 
 # --- state ----------------------------------------------------------------------------------
@@ -167,13 +169,14 @@ def _aggregate(session: Session, zone: ZoneInfo, ranges: Sequence[Range] | None)
     """counted orders grouped as the summary's rows: every order, or those placed in
     `ranges`."""
     o = orders()
-    bounds = session.execute(select(func.min(o.c.placed_at), func.max(o.c.placed_at))).one()
-    lo, hi = bounds[0] or utcnow(), bounds[1] or utcnow()
+    lo = hi = utcnow()
+    if dialect(session) == "sqlite":  # the stretch of the zone's offsets the CASE must cover
+        bounds = session.execute(select(func.min(o.c.placed_at), func.max(o.c.placed_at))).one()
+        lo, hi = bounds[0] or lo, bounds[1] or hi
+    local = local_days(session, zone, lo, hi)
     known = o.c.customer_id.is_not(None)
-    day = local_day(session, o.c.placed_at, zone, lo, hi).label("day")
-    prev_day = case(
-        (known, local_day(session, o.c.prev_placed_at, zone, lo, hi)), else_=null()
-    ).label("prev_day")
+    day = local(o.c.placed_at).label("day")
+    prev_day = case((known, local(o.c.prev_placed_at)), else_=null()).label("prev_day")
     flag = case((known, 1), else_=0).label("known")
     gapped = and_(known, o.c.prev_placed_at.is_not(None))
     millis, micros = _gap_parts(session, o)
@@ -247,7 +250,7 @@ def refresh(
 
 
 def period_sums(
-    f: Any, w: int, start: date, end: date, earlier: date, dirty: set[date], buyers_only: bool
+    f: Any, w: int, start: date, end: date, earlier: date, dirty: Sequence[date], buyers_only: bool
 ) -> Any:
     """One row of the window's facts for the local days [start, end) not in `dirty`, in the
     shape of kpis._window_facts' live rows: (w, orders, revenue, orders and revenue of known
@@ -255,9 +258,8 @@ def period_sums(
     known = f.c.known == 1
     first = and_(known, or_(f.c.prev_day.is_(None), f.c.prev_day < start))
     where: list[Any] = [f.c.day >= start, f.c.day < end]
-    skip = sorted(d for d in dirty if start <= d < end)
-    if skip:
-        where.append(f.c.day.not_in(skip))
+    if dirty:
+        where.append(f.c.day.not_in(sorted(dirty)))
     n = f.c.orders
     if buyers_only:
         zero = [literal(0, Integer)] * 4

@@ -10,13 +10,14 @@ not new: the KPI report's definitions, bucket by bucket.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import Integer, and_, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from patron.analytics.kpis import period, store_zone
+from patron.analytics.order_days import midnight
 from patron.analytics.schemas import SeriesBucket, SeriesPoint, SeriesReport
 from patron.analytics.sqlfns import at, counted, net, orders
 from patron.customers import service as customers_service
@@ -62,11 +63,12 @@ def series(
     spans = bounds(start, end, bucket)
     _, zone = store_zone(session)
 
-    def utc(d: date) -> datetime:
-        return datetime.combine(d, time(0), zone).astimezone(UTC)
-
     parts = [  # one row per bucket: its index and UTC bounds
-        select(literal(i, Integer).label("i"), at(utc(a)).label("s"), at(utc(z)).label("e"))
+        select(
+            literal(i, Integer).label("i"),
+            at(midnight(zone, a)).label("s"),
+            at(midnight(zone, z)).label("e"),
+        )  # fmt: skip
         for i, (a, z) in enumerate(spans)
     ]
     b = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("b")
