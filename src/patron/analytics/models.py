@@ -172,7 +172,7 @@ class OrderDayFact(Base):
 
 class OrderDaysUpkeep(Base):
     """The one row of the order-day summary's state: the zone its days are in (another zone
-    rebuilds it) and when it was last refreshed."""
+    rebuilds it), how far a build under way has got, and when it was last refreshed."""
 
     __tablename__ = "analytics_order_days_upkeep"
 
@@ -180,3 +180,6 @@ class OrderDaysUpkeep(Base):
     zone: Mapped[str] = mapped_column(String(64))
     refreshed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     rows: Mapped[int] = mapped_column(BigInteger, default=0)  # rows after the last refresh
+    # a build under way (it runs in chunks of local days, each its own transaction): the
+    # local days from this one on are not built yet; null: built
+    built_to: Mapped[date | None] = mapped_column(Date)

@@ -56,6 +56,7 @@ SessionRefresh = _sessions.SessionRefresh
 ORDER_DAYS_REFRESH_JOB = "analytics.order_days_refresh"
 ORDER_DAYS_REFRESH_EVERY_SECONDS = 300
 OrderDaysRefresh = _order_days.OrderDaysRefresh
+ORDER_DAYS_CHUNK = _order_days.CHUNK_ORDERS
 # Merge hook (customers' MergeHook port): stored sessions follow a merge and its undo.
 MERGE_HOOKS = [_sessions.SessionsFollowCustomer()]
 KpiFeed = _kpis.KpiFeed
@@ -92,12 +93,20 @@ def enqueue_rfm_refresh(session: Session, *, run_at: datetime | None = None) -> 
     )
 
 
-def refresh_order_days(session: Session, *, full: bool = False) -> OrderDaysRefresh:
-    """Bring the order-day summary (analytics_order_days, ADR 25) up to the orders: the
-    first run builds it, later ones rebuild the days the orders' triggers marked. KPI reads
-    are exact whether or not this ran."""
+def refresh_order_days(
+    session: Session, *, full: bool = False, chunk_orders: int = ORDER_DAYS_CHUNK
+) -> OrderDaysRefresh:
+    """One step of bringing the order-day summary (analytics_order_days, ADR 25) up to the
+    orders: later runs rebuild the days the orders' triggers marked; a build (the first run,
+    `full`, a zone change) goes in chunks of about `chunk_orders` orders of whole local
+    days, and answers `more` while chunks remain: the boundary commits each one (a short
+    transaction) and calls again, with `full` only the first time. A build stopped between
+    chunks resumes at the next call. KPI reads are exact whether or not, or how far, this
+    ran."""
     zone_name, zone = _kpis.store_zone(session)
-    return _order_days.refresh(session, zone_name=zone_name, zone=zone, full=full)
+    return _order_days.refresh(
+        session, zone_name=zone_name, zone=zone, full=full, chunk_orders=chunk_orders
+    )
 
 
 def refresh_sessions(

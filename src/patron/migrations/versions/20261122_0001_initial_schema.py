@@ -41,6 +41,7 @@ def upgrade() -> None:
         sa.Column("zone", sa.String(length=64), nullable=False),
         sa.Column("refreshed_at", patron.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("rows", sa.BigInteger(), nullable=False),
+        sa.Column("built_to", sa.Date(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_analytics_order_days_upkeep")),
     )
     op.create_table(
