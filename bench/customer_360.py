@@ -7,6 +7,9 @@ request when the last one answered). As a baseline in the same run, GET /health 
 server stack alone costs at the same concurrency.
 
     python bench/customer_360.py --backend postgresql --customers 1000000
+
+`--baseline-src DIR --rounds N` also serves earlier code (DIR is a checkout's src/, first on
+PYTHONPATH) and alternates it with this code N times in the same run, against the same store.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import re
 import subprocess
@@ -165,6 +169,13 @@ def main() -> None:
         action="store_true",
         help="also serve with PATRON_FREEZE_HEAP=0 (ADR 23) in the same run, as a baseline",
     )
+    ap.add_argument(
+        "--baseline-src",
+        metavar="DIR",
+        help="also serve the code in DIR (a checkout's src/, e.g. `git worktree add` of an "
+        "earlier commit) as a baseline, alternating with this code --rounds times",
+    )
+    ap.add_argument("--rounds", type=int, default=1, help="alternations with --baseline-src")
     args = ap.parse_args()
 
     name = f"patron_bench_360_{args.backend}"
@@ -179,9 +190,13 @@ def main() -> None:
     paths = [f"/api/customers/{rng.randint(1, args.customers)}" for _ in range(args.requests)]
     headers = {"Authorization": f"Bearer {key}"}
     gets = [("GET", p, b"") for p in paths]
-    variants = [("frozen", {})]
+    variants: list[tuple[str, dict[str, str]]] = [("frozen", {})]
     if args.compare_freeze:
         variants.append(("unfrozen", {"PATRON_FREEZE_HEAP": "0"}))
+    if args.baseline_src:
+        variants = []
+        for n in range(1, args.rounds + 1):
+            variants += [(f"baseline_{n}", {"PYTHONPATH": args.baseline_src}), (f"this_{n}", {})]
     runs: dict[str, dict] = {}
     try:
         for label, env in variants:
@@ -200,6 +215,7 @@ def main() -> None:
                     "rps": round(args.requests / wall),
                     "health_p50_ms": round(percentile(base_lat, 50), 1),
                     "health_p99_ms": round(percentile(base_lat, 99), 1),
+                    "load_1m": round(os.getloadavg()[0], 2),
                 }
                 if args.wrk:
                     run["wrk_health"] = run_wrk(base, "/health", key, args.clients, args.wrk, 0)
@@ -218,9 +234,11 @@ def main() -> None:
         "clients": args.clients,
         "requests": args.requests,
         "server_workers": args.workers,
-        **runs["frozen"],
+        **runs.get("frozen", {}),
         "machine": machine(),
     }
+    if args.baseline_src:
+        result["alternated"] = runs
     if args.compare_freeze:
         result["unfrozen"] = runs["unfrozen"]
     print(json.dumps(result))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -51,3 +54,29 @@ def test_bad_input_exits_2_naming_the_option(database: str, tmp_path: Path) -> N
     dup = run(database, "users", "create", "--email", "admin@patron.local", cwd=tmp_path)
     assert dup.returncode == 2
     assert dup.stderr.strip() == "error: email: a user with email admin@patron.local exists"
+
+
+def test_the_cli_starts_without_scipy_and_a_served_app_loads_it_before_requests(
+    tmp_path: Path,
+) -> None:
+    """Every `patron` command (and the import benchmark's subprocess) pays its start-up:
+    SciPy (0.4 s) loads when a model is fitted or scored and Alembic (0.2 s) when a
+    migration runs, not when the CLI starts; a served app loads SciPy in its lifespan,
+    before its first request and before it freezes its heap (ADR 23)."""
+    code = (
+        "import sys, patron.cli, patron.wiring; patron.wiring.wire()\n"
+        "heavy = lambda: sorted(m for m in ('scipy', 'alembic', 'sklearn') if m in sys.modules)\n"
+        "print(heavy())\n"
+        "from fastapi.testclient import TestClient\n"
+        "from patron.app import create_app\n"
+        "app = create_app()\n"
+        "print(heavy())\n"
+        "with TestClient(app):\n"
+        "    print(heavy())\n"
+    )
+    env = {**os.environ, "PATRON_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120,
+        env=env,
+    )  # fmt: skip
+    assert out.stdout.splitlines() == ["[]", "[]", "['scipy']"]

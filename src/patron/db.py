@@ -177,6 +177,7 @@ def _ping_after_idle(engine: Engine) -> None:
 _engine: Engine | None = None
 _writer: sessionmaker[Session] | None = None
 _reader: sessionmaker[Session] | None = None
+_bound: Any = None  # tests: the one connection every session runs on (bind_connection)
 
 
 def get_engine() -> Engine:
@@ -200,8 +201,9 @@ def refresh_statistics(*, postgresql_only: bool = False) -> None:
 
 def set_engine(engine: Engine) -> None:
     """Point the process at another engine (tests, CLI)."""
-    global _engine, _writer, _reader, _spool, _spool_bound
+    global _engine, _writer, _reader, _spool, _spool_bound, _bound
     _engine = engine
+    _bound = None
     _spool, _spool_bound = None, False
     _writer = sessionmaker(bind=engine, expire_on_commit=False)
     # Read-only sessions on PostgreSQL run in autocommit: no BEGIN/ROLLBACK round trips, each
@@ -234,6 +236,47 @@ def _transaction(session: Session) -> Iterator[Session]:
 def unit_of_work(*, readonly: bool = False) -> AbstractContextManager[Session]:
     """The boundary's transaction: commit on success, roll back on any exception."""
     return _transaction(new_session(readonly=readonly))
+
+
+def dialect_name() -> str:
+    """The process's database: "postgresql" or "sqlite"."""
+    return get_engine().dialect.name
+
+
+@contextmanager
+def autocommit_connection() -> Iterator[Any]:
+    """A pooled PostgreSQL driver connection (psycopg) in autocommit, without a Session, for
+    a hot read of one statement (ADR 26): the customer 360 spent 300-350 us of CPU per
+    request in Session and statement execution machinery around a 75 us driver call. Each
+    statement sees a committed snapshot, as a read-only Session on PostgreSQL does. Driver
+    errors come out as SQLAlchemy's `DBAPIError`; a lost connection is invalidated (the pool
+    replaces it) and flagged `connection_invalidated`, so the API answers 503 (ADR 24)."""
+    if _bound is not None:  # tests: the bound connection's transaction, as sessions use
+        yield _bound.connection.driver_connection
+        return
+    engine = get_engine()
+    pooled = engine.raw_connection()
+    driver: Any = pooled.driver_connection
+    dbapi_error = engine.dialect.loaded_dbapi.Error
+    try:
+        driver.autocommit = True  # no I/O: the pooled connection is idle, not in a transaction
+        yield driver
+        driver.autocommit = False  # as the pool hands connections out
+    except dbapi_error as exc:
+        lost = engine.dialect.is_disconnect(exc, driver, None)
+        if lost:
+            pooled.invalidate(exc)
+        else:
+            driver.rollback()  # leave no aborted state behind (a no-op when idle)
+            driver.autocommit = False
+        raise DBAPIError.instance(
+            None, None, exc, dbapi_error, connection_invalidated=lost
+        ) from exc
+    except BaseException:
+        driver.autocommit = False
+        raise
+    finally:
+        pooled.close()
 
 
 T = TypeVar("T")
@@ -376,7 +419,8 @@ def keyset_before(a: Any, b: Any, a_value: Any, b_value: Any) -> Any:
 def bind_connection(connection: Any) -> None:
     """Tests: run every session on one connection, each commit a SAVEPOINT release (the
     spool too: it is the main database's tables then)."""
-    global _writer, _reader, _spool, _spool_bound
+    global _writer, _reader, _spool, _spool_bound, _bound
+    _bound = connection
     _writer = sessionmaker(
         bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
     )

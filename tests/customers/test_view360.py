@@ -66,7 +66,7 @@ def test_both_paths_agree_field_for_field(session: Session) -> None:
     doc = fast(session, **args)
     if session.get_bind().dialect.name == "postgresql":  # the one-statement path answered
         pg = view360.profile_360_pg(
-            session,
+            session.connection().connection.driver_connection,
             customer_id=a.id,
             currency="CNY",
             kinds=None,

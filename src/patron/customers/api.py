@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
 
 from patron.auth.guards import Reader, Writer, require
 from patron.auth.schemas import Permission, Principal
+from patron.core.errors import ValidationError
 from patron.customers import service
 from patron.customers.schemas import (
     Customer360,
@@ -62,28 +63,55 @@ def create_customer(body: CustomerCreate, session: Writer, _: CanWrite) -> Custo
     return service.create(session, data=body, source_id=source_id)
 
 
-@router.get("/customers/{customer_id}", response_model=Customer360)
-async def customer_360(
-    customer_id: int,
-    session: Reader,
-    _: CanRead,
-    kind: list[str] | None = Query(default=None, description="timeline kinds to keep"),
-    channel: list[str] | None = Query(default=None, description="timeline channels to keep"),
-    cursor: str | None = None,
-    limit: int = Query(default=50, ge=1, le=200),
-) -> Customer360:
-    body = service.profile_360_json(
-        session,
-        customer_id=customer_id,
-        currency=store_service.cached_settings(session).base_currency,
-        kinds=kind,
-        channels=channel,
-        cursor=cursor,
-        limit=limit,
+_can_read = require(Permission.CUSTOMERS_READ)
+_360_PARAMETERS = [
+    {"name": "customer_id", "in": "path", "required": True, "schema": {"type": "integer"}},
+    {"name": "kind", "in": "query", "description": "timeline kinds to keep",
+     "schema": {"type": "array", "items": {"type": "string"}}},
+    {"name": "channel", "in": "query", "description": "timeline channels to keep",
+     "schema": {"type": "array", "items": {"type": "string"}}},
+    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+    {"name": "limit", "in": "query",
+     "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}},
+]  # fmt: skip
+
+
+def _integer(raw: str, *, field: str, low: int, high: int) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError(
+            f"{field}: expected an integer, got {raw[:40]!r}", field=field
+        ) from None
+    if not low <= value <= high:
+        raise ValidationError(f"{field}: must be from {low} to {high}", field=field)
+    return value
+
+
+@router.get(
+    "/customers/{customer_id}",
+    response_model=Customer360,
+    openapi_extra={"parameters": _360_PARAMETERS},
+)
+async def customer_360(request: Request) -> Customer360:
+    """The customer 360: profile, stats, identities, merges, predictions and one page of the
+    timeline, newest first (`next_cursor` pages on).
+
+    The product's hottest read takes only the request and checks the role, the path and the
+    query itself: FastAPI's per-parameter solving cost a third of a worker's CPU per request
+    here (ADR 26). It runs on the event loop: one statement that never waits for a lock
+    (ADR 9), on its own read of committed data with no request Session (ADR 26)."""
+    await _can_read(request)
+    query = request.query_params
+    body = service.read_profile_360_json(
+        customer_id=_integer(
+            request.path_params["customer_id"], field="customer_id", low=1, high=2**63 - 1
+        ),
+        kinds=query.getlist("kind") or None,
+        channels=query.getlist("channel") or None,
+        cursor=query.get("cursor"),
+        limit=_integer(query.get("limit", "50"), field="limit", low=1, high=200),
     )
-    # On the event loop, not in the thread pool: the read is one statement that never waits
-    # for a lock (autocommit MVCC read on PostgreSQL, WAL reader on SQLite), and skipping the
-    # pool's thread hops and GIL convoy doubles throughput and cuts p99 by 4x (ADR 9).
     # Serialised by the service (the shape is Customer360, documented by response_model).
     return Response(body, media_type="application/json")  # type: ignore[return-value]
 

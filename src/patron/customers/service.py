@@ -37,7 +37,16 @@ from patron.customers.schemas import (
     TimelineEntryIn,
     TimelinePage,
 )
-from patron.db import by_id, insert_rows, keyset_before, table_of
+from patron.db import (
+    autocommit_connection,
+    by_id,
+    dialect_name,
+    insert_rows,
+    keyset_before,
+    table_of,
+    unit_of_work,
+)
+from patron.store import service as store_service
 
 __all__ = [
     "MergeHook",
@@ -513,29 +522,42 @@ def profile_360_json(
     cursor: str | None = None,
     limit: int = 50,
 ) -> bytes:
-    """The customer 360 serialised (UTC times with "Z"): one statement on PostgreSQL."""
+    """The customer 360 serialised (UTC times with "Z"): one statement on PostgreSQL, on the
+    session's connection (so it sees the session's own writes)."""
+    page: dict[str, Any] = {"kinds": kinds, "channels": channels, "cursor": cursor,
+                            "limit": limit}  # fmt: skip
     if session.get_bind().dialect.name == "postgresql":
-        body = view360.profile_360_pg(
-            session,
-            customer_id=customer_id,
-            currency=currency,
-            kinds=kinds,
-            channels=channels,
-            cursor=cursor,
-            limit=limit,
-        )
+        driver = session.connection().connection.driver_connection
+        body = view360.profile_360_pg(driver, customer_id=customer_id, currency=currency, **page)
         if body is not None:
             return body
-    doc = profile_360(
-        session,
-        customer_id=customer_id,
-        currency=currency,
-        kinds=kinds,
-        channels=channels,
-        cursor=cursor,
-        limit=limit,
-    )
+    doc = profile_360(session, customer_id=customer_id, currency=currency, **page)
     return orjson.dumps(doc, option=orjson.OPT_UTC_Z)
+
+
+def read_profile_360_json(
+    *,
+    customer_id: int,
+    kinds: Sequence[str] | None = None,
+    channels: Sequence[str] | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> bytes:
+    """The customer 360 for the API, as its own read of committed data (ADR 26): on
+    PostgreSQL one statement on a pooled autocommit connection with no Session around it;
+    on SQLite, or for a merged profile, a read-only session (`profile_360_json`)."""
+    currency = store_service.cached_settings().base_currency
+    page: dict[str, Any] = {"kinds": kinds, "channels": channels, "cursor": cursor,
+                            "limit": limit}  # fmt: skip
+    if dialect_name() == "postgresql":
+        with autocommit_connection() as driver:
+            body = view360.profile_360_pg(
+                driver, customer_id=customer_id, currency=currency, **page
+            )
+        if body is not None:
+            return body
+    with unit_of_work(readonly=True) as session:
+        return profile_360_json(session, customer_id=customer_id, currency=currency, **page)
 
 
 def _timeline_rows(

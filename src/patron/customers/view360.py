@@ -14,8 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import text
-from sqlalchemy.orm import Session
+import psycopg
 
 from patron.core.errors import NotFound, ValidationError
 from patron.core.pagination import clamp_limit, decode_cursor, encode_cursor
@@ -57,7 +56,7 @@ _PROFILE = _object(
             "CASE WHEN c.orders_count > 0 THEN floor(c.total_spent::numeric / c.orders_count)"
             "::bigint ELSE 0 END",
         ),
-        ("currency", "CAST(:currency AS text)"),
+        ("currency", "CAST($2 AS text)"),
         (
             "identities",
             "COALESCE((SELECT json_agg("
@@ -127,32 +126,38 @@ _ENTRY = _object(
 )
 
 
-def _statement(*, kinds: bool, channels: bool, cursor: bool) -> Any:
+def _statement(*, kinds: bool, channels: bool, cursor: bool) -> str:
+    """The statement, with positional parameters: $1 id, $2 currency, $3 the page size + 1,
+    then the filters present, in the order kinds, channels, cursor (time, id)."""
     where = ["t.customer_id = c.id"]
+    n = 3
     if kinds:
-        where.append("t.kind = ANY(CAST(:kinds AS text[]))")
+        n += 1
+        where.append(f"t.kind = ANY(CAST(${n} AS text[]))")
     if channels:
-        where.append("t.channel = ANY(CAST(:channels AS text[]))")
+        n += 1
+        where.append(f"t.channel = ANY(CAST(${n} AS text[]))")
     if cursor:
-        where.append("(t.occurred_at < :at OR (t.occurred_at = :at AND t.id < :eid))")
+        at, eid = f"${n + 1}", f"${n + 2}"
+        where.append(f"(t.occurred_at < {at} OR (t.occurred_at = {at} AND t.id < {eid}))")
     page = (
         "SELECT t.id, t.occurred_at, " + _ENTRY + " AS doc FROM timeline_entries t"
-        " WHERE " + " AND ".join(where) + " ORDER BY t.occurred_at DESC, t.id DESC LIMIT :lim"
+        " WHERE " + " AND ".join(where) + " ORDER BY t.occurred_at DESC, t.id DESC LIMIT $3"
     )
-    return text(
+    return (
         "SELECT c.merged_into_id, " + _profile_sql() + "::text AS profile,"
         " COALESCE(tl.items::text, '[]'), tl.n"
         " FROM customers c LEFT JOIN LATERAL (SELECT json_agg(p.doc ORDER BY p.occurred_at DESC,"
         " p.id DESC) AS items, count(*) AS n FROM (" + page + ") p) tl ON true"
-        " WHERE c.id = :id"
+        " WHERE c.id = $1"
     )
 
 
-_STATEMENTS: dict[tuple[bool, bool, bool], Any] = {}
+_STATEMENTS: dict[tuple[bool, bool, bool], str] = {}
 
 
 def profile_360_pg(
-    session: Session,
+    connection: Any,
     *,
     customer_id: int,
     currency: str,
@@ -161,24 +166,29 @@ def profile_360_pg(
     cursor: str | None,
     limit: int,
 ) -> bytes | None:
-    """The 360 document, or None when the profile was merged (the caller follows the merge)."""
+    """The 360 document, or None when the profile was merged (the caller follows the merge).
+
+    `connection` is a psycopg connection (a Session's, or `db.autocommit_connection()`'s):
+    a raw cursor sends the statement as written, prepared on the server after its first use,
+    with no client-side rewriting of the query (ADR 26)."""
     limit = clamp_limit(limit)
-    params: dict[str, Any] = {"id": customer_id, "currency": currency, "lim": limit + 1}
+    params: list[Any] = [customer_id, currency, limit + 1]
     if kinds:
-        params["kinds"] = list(kinds)
+        params.append(list(kinds))
     if channels:
-        params["channels"] = list(channels)
+        params.append(list(channels))
     if cursor:
         at, eid = decode_cursor(cursor, arity=2)
-        params["at"] = parse_datetime(at, field="cursor")
         if not isinstance(eid, int):
             raise ValidationError("cursor is not valid", field="cursor")
-        params["eid"] = eid
+        params += [parse_datetime(at, field="cursor"), eid]
     key = (bool(kinds), bool(channels), bool(cursor))
-    stmt = _STATEMENTS.get(key)
-    if stmt is None:
-        stmt = _STATEMENTS[key] = _statement(kinds=key[0], channels=key[1], cursor=key[2])
-    row = session.execute(stmt, params).first()
+    sql = _STATEMENTS.get(key)
+    if sql is None:
+        sql = _STATEMENTS[key] = _statement(kinds=key[0], channels=key[1], cursor=key[2])
+    with psycopg.RawCursor(connection) as cur:
+        cur.execute(sql, params, prepare=True)
+        row = cur.fetchone()
     if row is None:
         raise NotFound(f"customer {customer_id} not found")
     merged_into, profile, items, count = row

@@ -3,12 +3,16 @@
 Every list is scored by the active model held in memory (`context.active_model`) and then
 filtered by the business rules in `serving` (stock, status, cart, refunds, bought durables,
 diversity), each item with a reason. Services flush; the caller commits.
+
+The engine modules (context, scoring, serving, training, evaluation) are imported by the
+functions that use them: they load SciPy (0.4 s), which a `patron` command that never
+recommends should not wait for; a served process loads them before it starts (app.py).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -18,7 +22,6 @@ from patron.artifacts import service as artifacts_service
 from patron.core.errors import NotFound, ValidationError
 from patron.core.time import utcnow
 from patron.jobs import service as jobs_service
-from patron.recommendations import context, evaluation, scoring, serving, training
 from patron.recommendations.models import CategoryRule as CategoryRuleRow
 from patron.recommendations.schemas import (
     ARTIFACT_KIND,
@@ -31,6 +34,9 @@ from patron.recommendations.schemas import (
     RepeatPolicy,
     TrainResult,
 )
+
+if TYPE_CHECKING:
+    from patron.recommendations import context, scoring
 
 _list = list  # `list` is not a verb here, but keep the builtin safe
 
@@ -71,6 +77,8 @@ def _run(
     exclude: set[int],
     customer: context.Customer | None,
 ) -> RecommendationList:
+    from patron.recommendations import context, serving
+
     scores, explain = scored
     rules = serving.Rules(exclude=exclude, customer=customer, policy=_policy(session))
     items, excluded = serving.ranked(
@@ -81,6 +89,8 @@ def _run(
 
 
 def _customer(session: Session, customer_id: int | None, cart_id: int | None = None) -> Any:
+    from patron.recommendations import context
+
     if customer_id is None:
         return None
     return context.customer(session, customer_id=customer_id, cart_id=cart_id)
@@ -95,6 +105,8 @@ def together(
     limit: int = 10,
 ) -> RecommendationList:
     """Frequently bought together with the given products, or with what is in a cart."""
+    from patron.recommendations import context, serving
+
     _check_limit(limit)
     query = set(product_ids or [])
     if cart_id is not None:
@@ -116,6 +128,8 @@ def for_you(
     session: Session, *, customer_id: int, cart_id: int | None = None, limit: int = 10
 ) -> RecommendationList:
     """Personalised next purchases: CF on purchases and views, plus consumables again."""
+    from patron.recommendations import context, serving
+
     _check_limit(limit)
     customer = context.customer(session, customer_id=customer_id, cart_id=cart_id)
     model, version = context.active_model(session)
@@ -132,6 +146,8 @@ def upsell(
     limit: int = 10,
 ) -> RecommendationList:
     """A higher tier of the same kind, for one product or for what a customer owns."""
+    from patron.recommendations import context, serving
+
     _check_limit(limit)
     if product_id is None and customer_id is None:
         raise ValidationError("give product_id or customer_id", field="product_id")
@@ -159,6 +175,8 @@ def trending(
     limit: int = 10,
 ) -> RecommendationList:
     """Time-decayed popularity, optionally in one category (and its children) or country."""
+    from patron.recommendations import context, serving
+
     _check_limit(limit)
     if country is not None and (len(country) != 2 or not country.isalpha()):
         raise ValidationError("country must be a 2-letter ISO code", field="country")
@@ -174,6 +192,8 @@ def similar(
     session: Session, *, product_id: int, customer_id: int | None = None, limit: int = 10
 ) -> RecommendationList:
     """Content-similar products (category, brand, title): works for brand-new products."""
+    from patron.recommendations import context, serving
+
     _check_limit(limit)
     p = context.product(session, product_id)
     model, version = context.active_model(session)
@@ -188,6 +208,8 @@ def similar(
 
 def train(session: Session) -> TrainResult:
     """Train every kind on the loaded data now; the new version becomes active."""
+    from patron.recommendations import training
+
     info = training.train(session)
     return TrainResult(version=info.version, card=info.card)
 
@@ -219,6 +241,8 @@ def activate(session: Session, *, version: int) -> ModelInfo:
 
 def evaluate(session: Session, *, train_end: datetime) -> dict[str, Any]:
     """Every method on a time split of the loaded data (protocol: `evaluation` module)."""
+    from patron.recommendations import evaluation, training
+
     data, cat = training.load(session)
     if len(data.p_user) == 0:
         raise ValidationError("there are no purchases to evaluate on", field="train_end")

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from patron.core.errors import Conflict, NotFound, ValidationError
 from patron.core.money import exponent, normalize_currency
 from patron.core.time import utcnow
+from patron.db import get_engine, unit_of_work
 from patron.store.models import Source, StoreSetting
 from patron.store.schemas import Channel, SourceCreate, SourceRead, StoreSettings
 
@@ -72,16 +73,21 @@ _CACHE_SECONDS = 5.0
 _cache: weakref.WeakKeyDictionary[Any, tuple[float, StoreSettings]] = weakref.WeakKeyDictionary()
 
 
-def cached_settings(session: Session) -> StoreSettings:
-    """Settings for hot reads, at most 5 s old (per database handle; another process's
-    change shows within 5 s, this process's own change at once). Do not mutate the result."""
-    bind = session.get_bind()
-    hit = _cache.get(bind)
+def cached_settings(session: Session | None = None) -> StoreSettings:
+    """Settings for hot reads, at most 5 s old (per database; another process's change shows
+    within 5 s, this process's own change at once). Do not mutate the result. Without a
+    session, a miss reads them in a read-only session of its own."""
+    key = session.get_bind() if session is not None else get_engine()
+    hit = _cache.get(key)
     now = time.monotonic()
     if hit is not None and now - hit[0] < _CACHE_SECONDS:
         return hit[1]
-    value = get_settings(session)
-    _cache[bind] = (now, value)
+    if session is None:
+        with unit_of_work(readonly=True) as own:
+            value = get_settings(own)
+    else:
+        value = get_settings(session)
+    _cache[key] = (now, value)
     return value
 
 
