@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from patron.customers import service as customers_service
 from patron.customers.schemas import CustomerUpdate
 from patron.jobs import service as jobs_service
 from patron.orders import service as orders_service
+from patron.orders.schemas import RefundCreate
 from patron.segments import service
 from patron.segments.language import SegmentQueryError
 from patron.segments.schemas import MembersChange, SegmentCreate, SegmentKind, SegmentUpdate
@@ -182,6 +183,32 @@ def test_incremental_update_touches_only_changed_customers(session: Session, sto
     )
     assert (out.mode, out.entered, out.exited, out.members) == ("incremental", 0, 1, 4)
     assert members(session, store, seg.id) == {"ann", "dan", "eve", "fay"}
+
+
+def test_incremental_update_sees_a_refund(session: Session, store: Store) -> None:
+    """A refund changes the customer's net spend: the incremental refresh must look at that
+    customer again (the refund marks the order as updated), and only at that customer."""
+    # Given every write of the store a day old, and a segment refreshed now
+    day_ago = store.now - timedelta(days=1)
+    for table in (customers_service.customers_table(), orders_service.orders_table()):
+        session.execute(update(table).values(updated_at=day_ago))
+    seg = service.create(session, data=SegmentCreate(name="Big", query="total_spent > 1000000"))
+    service.refresh(session, segment_id=seg.id, now=store.now)
+    assert members(session, store, seg.id) == {"ann", "cat", "dan", "eve", "fay"}
+    # When 300,000.00 IDR of ann's 500,000.00 IDR order is refunded (she keeps 900,000.00)
+    o = orders_service.orders_table()
+    order_id = session.scalar(
+        select(o.c.id).where(o.c.customer_id == store.ids["ann"], o.c.total == 50_000_000)
+    )
+    orders_service.add_refund(
+        session, order_id=order_id, data=RefundCreate(external_id="r-1", amount=30_000_000)
+    )
+    out = service.refresh(
+        session, segment_id=seg.id, mode="incremental", now=store.now + timedelta(minutes=5)
+    )
+    # Then the incremental refresh checks ann alone, and she leaves
+    assert (out.mode, out.checked, out.entered, out.exited) == ("incremental", 1, 0, 1)
+    assert members(session, store, seg.id) == {"cat", "dan", "eve", "fay"}
 
 
 def test_time_based_condition_takes_effect_when_the_time_passes(

@@ -411,6 +411,7 @@ def _recompute_refunds(session: Session, order_ids: Sequence[int]) -> None:
         return
     rows = _order_rows(session, sums)
     updates = []
+    now = utcnow()  # changed: segments' incremental refresh looks at the customer again
     for oid, refunded in sums.items():
         r = rows[oid]
         if refunded >= r.total:
@@ -420,12 +421,12 @@ def _recompute_refunds(session: Session, order_ids: Sequence[int]) -> None:
         status = r.status
         if status != _CANCELLED:
             status = "refunded" if refunded >= r.total else "partially_refunded"
-        updates.append({"b_id": oid, "v_r": refunded, "v_b": base, "v_s": status})
+        updates.append({"b_id": oid, "v_r": refunded, "v_b": base, "v_s": status, "v_now": now})
     session.connection().execute(
         sa.update(Order)
         .where(Order.id == bindparam("b_id"))
         .values(refunded_total=bindparam("v_r"), base_refunded_total=bindparam("v_b"),
-                status=bindparam("v_s"))
+                status=bindparam("v_s"), updated_at=bindparam("v_now", type_=UTCDateTime()))
         .execution_options(synchronize_session=False),
         by_id(updates),
     )  # fmt: skip
