@@ -168,6 +168,10 @@ def test_full_refresh_records_history_timeline_and_jobs(session: Session, store:
 
 
 def test_incremental_update_touches_only_changed_customers(session: Session, store: Store) -> None:
+    # every earlier write a day old, so only this test's writes fall in the refresh's window
+    day_ago = store.now - timedelta(days=1)
+    for table in (customers_service.customers_table(), orders_service.orders_table()):
+        session.execute(update(table).values(updated_at=day_ago))
     seg = service.create(session, data=SegmentCreate(name="Lapsing", query="last_order_at < -60d"))
     service.refresh(session, segment_id=seg.id, now=store.now)
     orders_service.upsert_orders(
@@ -181,7 +185,8 @@ def test_incremental_update_touches_only_changed_customers(session: Session, sto
     out = service.refresh(
         session, segment_id=seg.id, mode="incremental", now=store.now + timedelta(minutes=5)
     )
-    assert (out.mode, out.entered, out.exited, out.members) == ("incremental", 0, 1, 4)
+    assert (out.mode, out.checked, out.entered, out.exited, out.members) == (
+        "incremental", 2, 0, 1, 4)  # fmt: skip
     assert members(session, store, seg.id) == {"ann", "dan", "eve", "fay"}
 
 
