@@ -423,7 +423,7 @@ def main() -> None:
         "order_days_refresh_step_s": round(days_step_s, 3),
         "order_days_chunks": len(days_chunks),
         "order_days_longest_chunk_s": round(max(days_chunks, default=0.0), 3),
-        "order_days_chunk_median_s": round(sorted(days_chunks)[len(days_chunks) // 2], 3)
+        "order_days_chunk_median_s": round(statistics.median(days_chunks), 3)
         if days_chunks else None,
         "kpi_quarter_s": round(kpi_s, 3), "kpi_runs_s": [round(x, 3) for x in kpi_runs],
         "cohorts_12m_s": round(cohort_s, 3), "cli_kpis_json_s": round(cli_s, 2),

@@ -258,25 +258,27 @@ def autocommit_connection() -> Iterator[Any]:
     pooled = engine.raw_connection()
     driver: Any = pooled.driver_connection
     dbapi_error = engine.dialect.loaded_dbapi.Error
+    lost = False
     try:
         driver.autocommit = True  # no I/O: the pooled connection is idle, not in a transaction
         yield driver
-        driver.autocommit = False  # as the pool hands connections out
     except dbapi_error as exc:
         lost = engine.dialect.is_disconnect(exc, driver, None)
         if lost:
             pooled.invalidate(exc)
-        else:
-            driver.rollback()  # leave no aborted state behind (a no-op when idle)
-            driver.autocommit = False
         raise DBAPIError.instance(
             None, None, exc, dbapi_error, connection_invalidated=lost
         ) from exc
-    except BaseException:
-        driver.autocommit = False
-        raise
     finally:
+        if not lost:
+            driver.autocommit = False  # as the pool hands connections out
         pooled.close()
+
+
+def current_bind() -> Any:
+    """What this process's sessions run on: the engine, or in tests the one bound
+    connection (`bind_connection`); a key for per-database caches."""
+    return _bound if _bound is not None else get_engine()
 
 
 T = TypeVar("T")

@@ -106,12 +106,9 @@ def _facts_for(session: Session, start: date, end: date) -> dict[str, object]:
     return {k.metric: (k.value, k.previous) for k in report.kpis}
 
 
-def test_a_zoned_store_reads_the_same_from_the_summary_as_from_the_orders(
-    session: Session,
-) -> None:
-    """Orders around New York's midnights and its DST changes, several customers with gaps
-    across the periods' bounds: each period's report read live, from the summary, with some
-    days marked since (partly live), and after the refresh, is the same."""
+def new_york_orders(session: Session) -> tuple[int, list[int], list[OrderIn]]:
+    """90 orders over 200 days of New York time (across its midnights and DST changes),
+    six customers and some guests; returns the source, the customers and the orders."""
     store_service.update_settings(
         session, settings=StoreSettings(base_currency="USD", timezone="America/New_York")
     )
@@ -126,6 +123,16 @@ def test_a_zoned_store_reads_the_same_from_the_summary_as_from_the_orders(
         placed = base + timedelta(days=(i * 7) % 200, hours=(i * 5) % 24, minutes=i)
         batch.append(order(f"z{i}", who[i % 6] if i % 9 else None, placed, 100 + i))
     orders_service.upsert_orders(session, orders=batch, source_id=source)
+    return source, who, batch
+
+
+def test_a_zoned_store_reads_the_same_from_the_summary_as_from_the_orders(
+    session: Session,
+) -> None:
+    """Orders around New York's midnights and its DST changes, several customers with gaps
+    across the periods' bounds: each period's report read live, from the summary, with some
+    days marked since (partly live), and after the refresh, is the same."""
+    source, who, batch = new_york_orders(session)
     periods = [(date(2026, 3, 1), date(2026, 4, 1)), (date(2026, 4, 1), date(2026, 7, 1)),
                (date(2026, 3, 8), date(2026, 3, 9))]  # fmt: skip
     live = [_facts_for(session, a, b) for a, b in periods]
@@ -199,22 +206,9 @@ PERIODS = [(date(2026, 1, 1), date(2026, 2, 1)), (date(2026, 3, 1), date(2026, 4
 
 
 def zoned_store(session: Session) -> tuple[int, list[int], list[datetime]]:
-    """90 orders over 200 days of New York time (across its midnights and DST changes),
-    six customers and some guests; returns the source, the customers and the placements."""
-    store_service.update_settings(
-        session, settings=StoreSettings(base_currency="USD", timezone="America/New_York")
-    )
-    source = store_service.ensure_source(session, key="web").id
-    who = [
-        customers_service.create(session, data=CustomerCreate(email=f"c{i}@example.com")).id
-        for i in range(6)
-    ]
-    base = datetime(2025, 12, 31, 4, 30, tzinfo=UTC)  # 23:30 local on Dec 30
-    batch = []
-    for i in range(90):
-        placed = base + timedelta(days=(i * 7) % 200, hours=(i * 5) % 24, minutes=i)
-        batch.append(order(f"z{i}", who[i % 6] if i % 9 else None, placed, 100 + i))
-    orders_service.upsert_orders(session, orders=batch, source_id=source)
+    """`new_york_orders` with one of them (z14) cancelled; returns the source, the customers
+    and the placements."""
+    source, who, batch = new_york_orders(session)
     cancel = [("z14", datetime(2026, 8, 1, tzinfo=UTC))]
     orders_service.cancel_orders(session, source_id=source, cancellations=cancel)
     return source, who, [o.placed_at for o in batch]

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from patron.core.errors import Conflict, NotFound, ValidationError
 from patron.core.money import exponent, normalize_currency
 from patron.core.time import utcnow
-from patron.db import get_engine, unit_of_work
+from patron.db import current_bind, unit_of_work
 from patron.store.models import Source, StoreSetting
 from patron.store.schemas import Channel, SourceCreate, SourceRead, StoreSettings
 
@@ -77,7 +77,7 @@ def cached_settings(session: Session | None = None) -> StoreSettings:
     """Settings for hot reads, at most 5 s old (per database; another process's change shows
     within 5 s, this process's own change at once). Do not mutate the result. Without a
     session, a miss reads them in a read-only session of its own."""
-    key = session.get_bind() if session is not None else get_engine()
+    key = session.get_bind() if session is not None else current_bind()
     hit = _cache.get(key)
     now = time.monotonic()
     if hit is not None and now - hit[0] < _CACHE_SECONDS:
