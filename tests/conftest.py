@@ -146,10 +146,11 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 def run_patron(
-    url: str, *args: str, cwd: Path, timeout: int = 120
+    url: str, *args: str, cwd: Path, timeout: int = 120, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """`patron ARGS` as a script runs it: a subprocess, no terminal, stdin closed."""
-    env = {**os.environ, "PATRON_DATABASE_URL": url}
+    """`patron ARGS` as a script runs it: a subprocess, no terminal, stdin closed; `env`
+    adds to the environment."""
+    env = {**os.environ, "PATRON_DATABASE_URL": url, **(env or {})}
     return subprocess.run(
         [PATRON, *args], env=env, cwd=cwd, capture_output=True, text=True,
         stdin=subprocess.DEVNULL, timeout=timeout,

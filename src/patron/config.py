@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     # Extra modules a worker imports at start; each registers handlers with
     # patron.jobs.handlers.register (plugins, and the tests' own handlers).
     job_modules: str = ""
+    # Sentiment reads text with the multilingual sentence encoder as well as n-grams (ADR 27);
+    # off (PATRON_SENTIMENT_ENCODER=0) it uses the n-gram models alone, 100x cheaper.
+    sentiment_encoder: bool = True
 
     def check_safe(self) -> None:
         """Unsafe defaults refuse to start outside dev and test."""

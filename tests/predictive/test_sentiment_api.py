@@ -7,6 +7,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from patron.auth import service as auth_service
+from patron.predictive import sentiment
 from patron.store import service as store_service
 
 TEXTS = [
@@ -66,6 +67,9 @@ def test_without_a_key_or_with_a_write_key_it_is_refused(
         ({"texts": ["ok", 3]}, "texts.1"),
         ({"texts": ["ok"], "language": "fr"}, "language"),
         ({"texts": ["ok"] * 1001}, "texts"),
+        ({"texts": ["ok"] * 1001, "fast": True}, "texts"),
+        ({"texts": ["ok"] * 101}, "texts"),  # the encoder reads at most 100 a request
+        ({"texts": ["ok"], "fast": "sometimes"}, "fast"),
         ({"texts": ["ok", "x" * 20_001]}, "texts.1"),
     ],
 )
@@ -75,6 +79,24 @@ def test_bad_input_is_a_422_naming_the_field(
     response = client.post("/api/sentiment", json=body, headers=analyst)
     assert response.status_code == 422, response.text
     assert response.json()["field"] == field
+
+
+def test_fast_scores_with_the_n_gram_models_and_takes_up_to_1000_texts(
+    client: TestClient, marketer: dict[str, str]
+) -> None:
+    texts = TEXTS[:3] * 334
+    fast = client.post(
+        "/api/sentiment", json={"texts": texts[:1000], "fast": True}, headers=marketer
+    )
+    assert fast.status_code == 200, fast.text
+    expected = sentiment.classify(None, texts=TEXTS[:3], fast=True)
+    assert fast.json()["results"][:3] == [r.model_dump(mode="json") for r in expected]
+    assert len(fast.json()["results"]) == 1000
+    full = client.post("/api/sentiment", json={"texts": TEXTS[:3]}, headers=marketer)
+    assert full.json()["results"] == [
+        r.model_dump(mode="json") for r in sentiment.classify(None, texts=TEXTS[:3])
+    ]
+    assert full.json()["results"] != fast.json()["results"][:3]
 
 
 def test_models_lists_the_shipped_model_of_each_language(

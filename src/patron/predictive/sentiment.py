@@ -8,9 +8,13 @@ tools/build_sentiment_models.py; ADR 10).
 
 A model is a linear classifier over hashed n-grams (`sentiment_model`); the English one is
 stacked with the VADER lexicon (vaderSentiment, from PyPI), which carries it to phrasing its
-training sentences never had. The score is P(positive) - P(negative) in [-1, 1]. Emoji and
-emoticons move the score in every language; a text with no known word gets its emoji's
-polarity or 0 (neutral). Batches are scored per language in one vectorised pass.
+training sentences never had. Where the multilingual sentence encoder is installed and on
+(`sentiment_encoder`, ADR 27), a logistic-regression head over its embedding is blended in:
+it knows phrasing no shop's training text had, in every language. ``fast=True`` skips it
+(microseconds a text instead of milliseconds). The score is P(positive) - P(negative) in
+[-1, 1]. Emoji and emoticons move the score in every language; a text the n-gram model knows
+nothing of (and the encoder did not read) gets its emoji's polarity or 0 (neutral). Batches
+are scored per language in one vectorised pass.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from patron.artifacts import service as artifacts_service
 from patron.core.errors import ValidationError
+from patron.predictive import sentiment_encoder
 from patron.predictive.sentiment_lang import LANGUAGES, UNDETERMINED, detect, emoji_polarity
 from patron.predictive.sentiment_model import LinearModel, softmax
 from patron.predictive.sentiment_schemas import (
@@ -64,6 +69,33 @@ def vader_features(texts: list[str]) -> Floats:
     return out
 
 
+def view(z: Floats) -> Floats:
+    """What a blender reads of a model's logits (n x k): the positive-minus-negative margin
+    of a two-class model (classes sorted: negative, positive), else the log-probabilities."""
+    if z.shape[1] == 2:
+        return (z[:, 1] - z[:, 0])[:, None]
+    shifted = z - z.max(axis=1, keepdims=True)
+    out: Floats = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return out
+
+
+@dataclass
+class EncoderHead:
+    """A logistic regression over the sentence embedding and the blend that uses it:
+    blend input is [n-gram view, VADER (English), head view] (`view`)."""
+
+    encoder: str  # `sentiment_encoder.name()` it was trained on; used with no other
+    weights: Floats  # (384, k)
+    bias: Floats  # (k,)
+    blend_weights: Floats  # (d, k)
+    blend_bias: Floats  # (k,)
+    l2: float = 0.0
+
+    def logits(self, embedded: Floats) -> Floats:
+        out: Floats = embedded @ self.weights + self.bias
+        return out
+
+
 @dataclass
 class LanguageModel:
     """Everything needed to score one language; serialises to one ``.npz``."""
@@ -76,36 +108,62 @@ class LanguageModel:
     blend_bias: list[float] | None = None
     neutral_band: float = NEUTRAL_BAND
     card: dict[str, Any] = field(default_factory=dict)
+    head: EncoderHead | None = None
 
     @property
     def classes(self) -> list[str]:
         return self.text.classes
 
-    def probabilities(self, texts: list[str], batch: Batch | None = None) -> Floats:
+    @property
+    def lexicon(self) -> bool:
+        return self.blend_weights is not None
+
+    def uses_encoder(self, *, fast: bool = False) -> bool:
+        """Whether `score` reads the encoder: a head, trained on the encoder installed."""
+        return not fast and self.head is not None and self.head.encoder == sentiment_encoder.name()
+
+    def probabilities(
+        self,
+        texts: list[str],
+        batch: Batch | None = None,
+        *,
+        fast: bool = False,
+        embedded: Floats | None = None,
+    ) -> Floats:
+        """Class probabilities (n x k). `embedded`: the texts' embeddings, if the caller
+        has them already (a benchmark scoring the same texts many times)."""
         batch = batch or hash_batch(texts, self.language, self.spec)
         z = self.text.logits(batch)
-        if self.blend_weights is not None and self.blend_bias is not None:
-            pos, neg = self.classes.index("positive"), self.classes.index("negative")
-            margin = (z[:, pos] - z[:, neg])[:, None]
-            dense = np.hstack([margin, vader_features(texts)])
+        lexicon = vader_features(texts) if self.lexicon else np.zeros((len(texts), 0))
+        if self.head is not None and self.uses_encoder(fast=fast):
+            if embedded is None:
+                embedded = sentiment_encoder.embed(texts)
+            encoded = self.head.logits(embedded)
+            dense = np.hstack([view(z), lexicon, view(encoded)])
+            z = dense @ self.head.blend_weights + self.head.blend_bias
+        elif self.blend_weights is not None and self.blend_bias is not None:
+            dense = np.hstack([view(z), lexicon])
             z = dense @ np.asarray(self.blend_weights) + np.asarray(self.blend_bias)
         return softmax(z)
 
-    def score(self, texts: list[str]) -> tuple[Floats, list[str], Floats]:
+    def score(
+        self, texts: list[str], *, fast: bool = False, embedded: Floats | None = None
+    ) -> tuple[Floats, list[str], Floats]:
         """Per text: score, label (from the text alone, no emoji rule) and the share of its
-        features the model knows."""
+        features the model knows (1 where the encoder read the text)."""
         batch = hash_batch(texts, self.language, self.spec)
-        p = self.probabilities(texts, batch)
+        p = self.probabilities(texts, batch, fast=fast, embedded=embedded)
         classes = self.classes
         scores = p[:, classes.index("positive")] - p[:, classes.index("negative")]
         if "neutral" in classes:
             labels = [classes[i] for i in p.argmax(axis=1)]
         else:
             labels = [label_of(s, self.neutral_band) for s in scores]
-        return scores, labels, self.text.known_share(batch)
+        known = np.ones(len(texts)) if self.uses_encoder(fast=fast) else None
+        return scores, labels, self.text.known_share(batch) if known is None else known
 
     def to_bytes(self) -> bytes:
-        meta = {
+        meta: dict[str, Any] = {
             "format": FORMAT,
             "language": self.language,
             "spec": self.spec.to_dict(),
@@ -114,13 +172,33 @@ class LanguageModel:
             "neutral_band": self.neutral_band,
             "card": self.card,
         }
-        return self.text.to_bytes(meta)
+        arrays: dict[str, Floats] = {}
+        if self.head is not None:
+            meta["encoder"] = self.head.encoder
+            meta["encoder_l2"] = self.head.l2
+            arrays = {
+                "head_weights": self.head.weights,
+                "head_bias": self.head.bias,
+                "head_blend_weights": self.head.blend_weights,
+                "head_blend_bias": self.head.blend_bias,
+            }
+        return self.text.to_bytes(meta, arrays)
 
     @classmethod
     def from_bytes(cls, payload: bytes) -> LanguageModel:
-        text, meta = LinearModel.from_bytes(payload)
+        text, meta, arrays = LinearModel.from_bytes(payload)
         if meta.get("format") != FORMAT:
             raise ValueError(f"not a sentiment model ({meta.get('format')!r})")
+        head = None
+        if meta.get("encoder"):
+            head = EncoderHead(
+                encoder=str(meta["encoder"]),
+                weights=arrays["head_weights"],
+                bias=arrays["head_bias"],
+                blend_weights=arrays["head_blend_weights"],
+                blend_bias=arrays["head_blend_bias"],
+                l2=float(meta.get("encoder_l2", 0.0)),
+            )
         return cls(
             language=str(meta["language"]),
             text=text,
@@ -129,6 +207,7 @@ class LanguageModel:
             blend_bias=meta.get("blend_bias"),
             neutral_band=float(meta.get("neutral_band", NEUTRAL_BAND)),
             card=dict(meta.get("card") or {}),
+            head=head,
         )
 
 
@@ -201,8 +280,10 @@ def classify_with(
     *,
     language: str | None = None,
     default_language: str = "en",
+    fast: bool = False,
 ) -> list[Sentiment]:
-    """Score `texts` (in order) with `models`; detection unless `language` is given."""
+    """Score `texts` (in order) with `models`; detection unless `language` is given;
+    ``fast`` leaves the sentence encoder out."""
     if language is not None and language not in models:
         raise ValidationError(
             f"must be one of {', '.join(sorted(models))}, not {language!r}", field="language"
@@ -218,7 +299,7 @@ def classify_with(
         rows = [i for i, x in enumerate(languages) if x == lang]
         group = [texts[i] for i in rows]
         model = models[lang]
-        s, lab, share = model.score(group)
+        s, lab, share = model.score(group, fast=fast)
         scores[rows] = s
         known[rows] = share
         for i, label in zip(rows, lab, strict=True):
@@ -244,11 +325,17 @@ def classify(
     texts: list[str],
     language: str | None = None,
     default_language: str = "en",
+    fast: bool = False,
 ) -> list[Sentiment]:
     """Sentiment of every text, in order. `session` finds the store's trained models (None:
-    the shipped ones). An empty text is neutral with score 0 and language ``und``."""
+    the shipped ones). An empty text is neutral with score 0 and language ``und``.
+    ``fast`` scores with the n-gram models alone (no sentence encoder)."""
     return classify_with(
-        resolve_models(session), texts, language=language, default_language=default_language
+        resolve_models(session),
+        texts,
+        language=language,
+        default_language=default_language,
+        fast=fast,
     )
 
 

@@ -48,12 +48,15 @@ def classify_command(
     input_file: Path = typer.Option(..., "--input", help="one text per line; - for stdin"),
     as_json: bool = typer.Option(False, "--json", help="a JSON list of {language, label, score}"),
     language: str = typer.Option(None, "--language", help="skip detection: en, id or zh"),
+    fast: bool = typer.Option(
+        False, "--fast", help="n-gram models only, without the sentence encoder (100x cheaper)"
+    ),
 ) -> None:
     """Score every line of a file, in order."""
     lang = _language(language)
     texts = _read_lines(input_file)
     with unit_of_work(readonly=True) as session:
-        results = sentiment.classify(session, texts=texts, language=lang)
+        results = sentiment.classify(session, texts=texts, language=lang, fast=fast)
     if as_json:
         sys.stdout.write(json.dumps([r.model_dump(mode="json") for r in results]) + "\n")
         return
@@ -70,6 +73,12 @@ def train_command(
     language: list[str] = typer.Option([], "--language", help="only these (repeatable)"),
     activate: bool = typer.Option(True, "--activate/--no-activate", help="use it at once"),
     as_json: bool = typer.Option(False, "--json", help="one JSON object"),
+    encoder: bool = typer.Option(
+        True,
+        "--encoder/--no-encoder",
+        help="blend in a head over the sentence encoder (if installed and on); embedding "
+        "the texts takes about 40 ms each on 2 cores",
+    ),
 ) -> None:
     """Train a model per language found under --data and store it as an artifact."""
     for lang in language:
@@ -78,7 +87,11 @@ def train_command(
         raise fail(f"not a directory: {data}", field="--data")
     with unit_of_work() as session:
         reports = sentiment_train.train(
-            session, data_dir=data, languages=language or None, activate=activate
+            session,
+            data_dir=data,
+            languages=language or None,
+            activate=activate,
+            encoder=None if encoder else False,
         )
     if as_json:
         payload = {
@@ -87,6 +100,8 @@ def train_command(
                 "train_size": r.train_size,
                 "test_size": r.test_size,
                 "macro_f1": r.macro_f1,
+                "macro_f1_fast": r.card["test_macro_f1_fast"],
+                "encoder": r.card["encoder"],
             }
             for r in reports
         }
@@ -95,7 +110,8 @@ def train_command(
     for r in reports:
         console.print(
             f"{r.language}: version {r.version}, {r.train_size} texts, "
-            f"held-out macro-F1 {r.macro_f1:.3f} on {r.test_size}"
+            f"held-out macro-F1 {r.macro_f1:.3f} on {r.test_size} "
+            f"({r.card['test_macro_f1_fast']:.3f} fast)"
         )
 
 

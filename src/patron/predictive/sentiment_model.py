@@ -84,23 +84,27 @@ class LinearModel:
         lengths = np.diff(batch.offsets).astype(np.float64)
         return np.divide(hits, lengths, out=np.zeros_like(hits), where=lengths > 0)
 
-    def to_bytes(self, meta: dict[str, Any] | None = None) -> bytes:
+    def to_bytes(
+        self, meta: dict[str, Any] | None = None, arrays: dict[str, Floats] | None = None
+    ) -> bytes:
+        """`meta` (JSON) and further named `arrays` travel in the same ``.npz``."""
         buffer = io.BytesIO()
-        np.savez_compressed(
-            buffer,
-            classes=np.array(self.classes),
-            used=self.used.astype(np.int32),
-            idf=self.idf[1:].astype(np.float32),
-            weights=self.weights[1:].astype(np.float32),
-            bias=self.bias,
-            extra_weights=self.extra_weights,
-            dim=np.array(DIM),
-            meta=np.array(_json_dumps(meta or {})),
-        )
+        named: dict[str, Any] = {
+            "classes": np.array(self.classes),
+            "used": self.used.astype(np.int32),
+            "idf": self.idf[1:].astype(np.float32),
+            "weights": self.weights[1:].astype(np.float32),
+            "bias": self.bias,
+            "extra_weights": self.extra_weights,
+            "dim": np.array(DIM),
+            "meta": np.array(_json_dumps(meta or {})),
+        }
+        named.update({f"x_{key}": value for key, value in (arrays or {}).items()})
+        np.savez_compressed(buffer, **named)
         return buffer.getvalue()
 
     @classmethod
-    def from_bytes(cls, payload: bytes) -> tuple[LinearModel, dict[str, Any]]:
+    def from_bytes(cls, payload: bytes) -> tuple[LinearModel, dict[str, Any], dict[str, Floats]]:
         with np.load(io.BytesIO(payload), allow_pickle=False) as data:
             if int(data["dim"]) != DIM:
                 raise ValueError(f"model was built for {int(data['dim'])} buckets, not {DIM}")
@@ -114,7 +118,12 @@ class LinearModel:
                 extra_weights=data["extra_weights"].astype(np.float64),
             )
             meta = _json_loads(str(data["meta"]))
-        return model, meta
+            arrays = {
+                key.removeprefix("x_"): data[key].astype(np.float64)
+                for key in data.files
+                if key.startswith("x_")
+            }
+        return model, meta, arrays
 
 
 def _json_dumps(value: dict[str, Any]) -> str:

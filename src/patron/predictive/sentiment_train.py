@@ -2,8 +2,11 @@
 
 `fit_language` is the one recipe used for the shipped models, for a store's own
 `patron sentiment train --data DIR`, and by bench/sentiment_eval.py. English stacks the
-n-gram model with VADER: the n-gram margin is taken out of fold (5 folds) so the blender
-learns how far to trust it on text it has not seen.
+n-gram model with VADER; where the sentence encoder is installed (ADR 27) every language
+also gets a logistic-regression head over its embedding, blended with the n-gram model
+(and VADER). What a blender reads of each model is taken out of fold (5 folds), so it
+learns how far to trust each on text that model has not seen. Without the encoder the
+model is the n-gram one (with VADER for English), and so is the fallback of every model.
 """
 
 from __future__ import annotations
@@ -18,12 +21,15 @@ from sqlalchemy.orm import Session
 from patron.artifacts import service as artifacts_service
 from patron.core.errors import ValidationError
 from patron.core.time import utcnow
-from patron.predictive import sentiment_data
+from patron.predictive import sentiment_data, sentiment_encoder
 from patron.predictive.sentiment import (
     FORMAT,
+    EncoderHead,
+    Floats,
     LanguageModel,
     artifact_kind,
     vader_features,
+    view,
 )
 from patron.predictive.sentiment_data import Example, macro_f1
 from patron.predictive.sentiment_lang import LANGUAGES
@@ -33,6 +39,9 @@ from patron.predictive.sentiment_text import DEFAULT_SPECS, Batch, FeatureSpec, 
 # L2 strength per language (mean log-loss + l2/2 |w|^2), chosen by cross-validation on the
 # training part only (bench/sentiment_eval.py --tune), never on a test split.
 L2 = {"en": 1e-4, "id": 3e-5, "zh": 3e-6}
+# L2 of the encoder head, chosen the same way (cross-validation on training parts).
+HEAD_L2 = {"en": 3e-5, "id": 1e-5, "zh": 3e-6}
+BLEND_L2 = 1e-4
 STACK_FOLDS = 5
 
 
@@ -51,9 +60,29 @@ def _classes(examples: list[Example]) -> list[str]:
     return [label for label in sentiment_data.LABELS if label in present]
 
 
-def _fit_text(language: str, examples: list[Example], spec: FeatureSpec, l2: float) -> LinearModel:
+def _fit_text(
+    language: str,
+    examples: list[Example],
+    spec: FeatureSpec,
+    l2: float,
+    classes: list[str] | None = None,
+) -> LinearModel:
     batch = hash_batch([ex.text for ex in examples], language, spec)
-    return fit(batch, [ex.label for ex in examples], classes=_classes(examples), l2=l2)
+    return fit(batch, [ex.label for ex in examples], classes=classes or _classes(examples), l2=l2)
+
+
+def _fit_dense(
+    x: Floats, labels: list[str], classes: list[str], l2: float
+) -> tuple[Floats, Floats]:
+    """A logistic regression over dense features only: (weights (d x k), bias (k))."""
+    n = len(labels)
+    empty = Batch(
+        indices=np.zeros(0, dtype=np.int64),
+        counts=np.zeros(0),
+        offsets=np.zeros(n + 1, dtype=np.int64),
+    )
+    model = fit(empty, labels, classes=classes, extra=x, l2=l2)
+    return model.extra_weights, model.bias
 
 
 def _margin(model: LinearModel, batch: Batch) -> np.ndarray:
@@ -69,8 +98,13 @@ def fit_language(
     spec: FeatureSpec | None = None,
     l2: float | None = None,
     stack_lexicon: bool | None = None,
+    encoder: bool | None = None,
+    embedded: Floats | None = None,
 ) -> LanguageModel:
-    """The Patron recipe for one language on `examples` (needs positive and negative)."""
+    """The Patron recipe for one language on `examples` (needs positive and negative).
+
+    `encoder`: None uses the sentence encoder if it is on, True requires it, False leaves it
+    out. `embedded` (n x 384) are the examples' embeddings if the caller has them already."""
     if language not in LANGUAGES:
         raise ValidationError(f"must be one of {', '.join(LANGUAGES)}", field="language")
     classes = _classes(examples)
@@ -81,39 +115,79 @@ def fit_language(
     spec = spec or DEFAULT_SPECS[language]
     l2 = L2[language] if l2 is None else l2
     stack = (language == "en") if stack_lexicon is None else stack_lexicon
-    text_model = _fit_text(language, examples, spec, l2)
+    encoder_name = None if encoder is False else sentiment_encoder.name()
+    if encoder and encoder_name is None:
+        raise ValidationError(
+            "the sentence encoder is off (PATRON_SENTIMENT_ENCODER) or not installed",
+            field="encoder",
+        )
+    text_model = _fit_text(language, examples, spec, l2, classes)
     model = LanguageModel(language=language, text=text_model, spec=spec)
-    if not stack:
+    if not stack and encoder_name is None:
         return model
-    # Out-of-fold margins, then a small logistic regression over [margin, VADER].
+    texts = [ex.text for ex in examples]
+    labels = [ex.label for ex in examples]
+    if encoder_name is not None and embedded is None:
+        embedded = sentiment_encoder.embed(texts)
+    head_l2 = HEAD_L2[language]
+    # What each blender reads of the n-gram model and of the head, out of fold.
     n = len(examples)
     folds = np.random.default_rng(0).permutation(n) % STACK_FOLDS
-    margin = np.zeros(n)
+    width = 1 if len(classes) == 2 else len(classes)
+    text_oof = np.zeros((n, width))
+    head_oof = np.zeros((n, width))
     for k in range(STACK_FOLDS):
-        inside = [ex for ex, f in zip(examples, folds, strict=True) if f != k]
-        held = [i for i in range(n) if folds[i] == k]
-        fold_model = _fit_text(language, inside, spec, l2)
-        batch = hash_batch([examples[i].text for i in held], language, spec)
-        margin[held] = _margin(fold_model, batch)
-    dense = np.hstack([margin[:, None], vader_features([ex.text for ex in examples])])
-    empty = Batch(
-        indices=np.zeros(0, dtype=np.int64),
-        counts=np.zeros(0),
-        offsets=np.zeros(n + 1, dtype=np.int64),
-    )
-    blender = fit(empty, [ex.label for ex in examples], classes=classes, extra=dense, l2=1e-4)
-    model.blend_weights = blender.extra_weights.tolist()
-    model.blend_bias = blender.bias.tolist()
+        inside, held = np.flatnonzero(folds != k), np.flatnonzero(folds == k)
+        fold_model = _fit_text(language, [examples[i] for i in inside], spec, l2, classes)
+        batch = hash_batch([texts[i] for i in held], language, spec)
+        text_oof[held] = view(fold_model.logits(batch))
+        if encoder_name is not None and embedded is not None:
+            w, b = _fit_dense(embedded[inside], [labels[i] for i in inside], classes, head_l2)
+            head_oof[held] = view(embedded[held] @ w + b)
+    lexicon = vader_features(texts) if stack else np.zeros((n, 0))
+    if stack:
+        w, b = _fit_dense(np.hstack([text_oof, lexicon]), labels, classes, BLEND_L2)
+        model.blend_weights = w.tolist()
+        model.blend_bias = b.tolist()
+    if encoder_name is not None and embedded is not None:
+        head_w, head_b = _fit_dense(embedded, labels, classes, head_l2)
+        blend_w, blend_b = _fit_dense(
+            np.hstack([text_oof, lexicon, head_oof]), labels, classes, BLEND_L2
+        )
+        model.head = EncoderHead(
+            encoder=encoder_name,
+            weights=head_w,
+            bias=head_b,
+            blend_weights=blend_w,
+            blend_bias=blend_b,
+            l2=head_l2,
+        )
     return model
 
 
-def evaluate(model: LanguageModel, examples: list[Example]) -> dict[str, float]:
+def method(model: LanguageModel) -> str:
+    """How a model scores, for its card."""
+    out = "hashed n-gram logistic regression"
+    if model.lexicon:
+        out += " stacked with VADER"
+    if model.head is not None:
+        out += f", blended with a head over {model.head.encoder}"
+    return out
+
+
+def evaluate(
+    model: LanguageModel,
+    examples: list[Example],
+    *,
+    fast: bool = False,
+    embedded: Floats | None = None,
+) -> dict[str, float]:
     """Macro-F1 on `examples`. On a two-class set the decision is the sign of the score (a
     binary set has no neutral truth); `neutral_share` says how many the product would call
     neutral."""
     texts = [ex.text for ex in examples]
     truth = [ex.label for ex in examples]
-    scores, labels, _ = model.score(texts)
+    scores, labels, _ = model.score(texts, fast=fast, embedded=embedded)
     if "neutral" in {ex.label for ex in examples} or "neutral" in model.classes:
         predicted = labels
     else:
@@ -139,6 +213,7 @@ def train(
     data_dir: Path,
     languages: list[str] | None = None,
     activate: bool = True,
+    encoder: bool | None = None,
 ) -> list[TrainReport]:
     """Train each language found under `data_dir` (or only `languages`), measure it on a
     held-out part, and store it as the next version of ``sentiment-<lang>``."""
@@ -161,18 +236,19 @@ def train(
     reports: list[TrainReport] = []
     for language in wanted:
         train_part, test_part = holdout(language, found[language])
-        model = fit_language(language, train_part)
+        model = fit_language(language, train_part, encoder=encoder)
         metrics = evaluate(model, test_part)
         model.card = {
             "language": language,
-            "method": "hashed n-gram logistic regression"
-            + (" stacked with VADER" if model.blend_weights else ""),
+            "method": method(model),
+            "encoder": model.head.encoder if model.head else None,
             "features": model.spec.to_dict(),
             "l2": L2[language],
             "data": str(data_dir),
             "train_size": len(train_part),
             "test_size": len(test_part),
             "test_macro_f1": metrics["macro_f1"],
+            "test_macro_f1_fast": evaluate(model, test_part, fast=True)["macro_f1"],
             "classes": model.classes,
             "trained_at": utcnow().isoformat(),
         }
