@@ -159,8 +159,10 @@ class LanguageModel:
             labels = [classes[i] for i in p.argmax(axis=1)]
         else:
             labels = [label_of(s, self.neutral_band) for s in scores]
-        known = np.ones(len(texts)) if self.uses_encoder(fast=fast) else None
-        return scores, labels, self.text.known_share(batch) if known is None else known
+        known = (
+            np.ones(len(texts)) if self.uses_encoder(fast=fast) else self.text.known_share(batch)
+        )
+        return scores, labels, known
 
     def to_bytes(self) -> bytes:
         meta: dict[str, Any] = {

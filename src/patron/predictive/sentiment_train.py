@@ -85,12 +85,6 @@ def _fit_dense(
     return model.extra_weights, model.bias
 
 
-def _margin(model: LinearModel, batch: Batch) -> np.ndarray:
-    z = model.logits(batch)
-    pos, neg = model.classes.index("positive"), model.classes.index("negative")
-    return np.asarray(z[:, pos] - z[:, neg])
-
-
 def fit_language(
     language: str,
     examples: list[Example],
@@ -127,7 +121,9 @@ def fit_language(
         return model
     texts = [ex.text for ex in examples]
     labels = [ex.label for ex in examples]
-    if encoder_name is not None and embedded is None:
+    if encoder_name is None:
+        embedded = None  # given or not, a model without the encoder has no head
+    elif embedded is None:
         embedded = sentiment_encoder.embed(texts)
     head_l2 = HEAD_L2[language]
     # What each blender reads of the n-gram model and of the head, out of fold.
@@ -141,7 +137,7 @@ def fit_language(
         fold_model = _fit_text(language, [examples[i] for i in inside], spec, l2, classes)
         batch = hash_batch([texts[i] for i in held], language, spec)
         text_oof[held] = view(fold_model.logits(batch))
-        if encoder_name is not None and embedded is not None:
+        if embedded is not None:
             w, b = _fit_dense(embedded[inside], [labels[i] for i in inside], classes, head_l2)
             head_oof[held] = view(embedded[held] @ w + b)
     lexicon = vader_features(texts) if stack else np.zeros((n, 0))
@@ -149,7 +145,7 @@ def fit_language(
         w, b = _fit_dense(np.hstack([text_oof, lexicon]), labels, classes, BLEND_L2)
         model.blend_weights = w.tolist()
         model.blend_bias = b.tolist()
-    if encoder_name is not None and embedded is not None:
+    if encoder_name is not None and embedded is not None:  # both or neither
         head_w, head_b = _fit_dense(embedded, labels, classes, head_l2)
         blend_w, blend_b = _fit_dense(
             np.hstack([text_oof, lexicon, head_oof]), labels, classes, BLEND_L2
