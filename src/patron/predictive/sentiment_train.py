@@ -161,14 +161,21 @@ def fit_language(
     return model
 
 
-def method(model: LanguageModel) -> str:
-    """How a model scores, for its card."""
-    out = "hashed n-gram logistic regression"
+def describe(model: LanguageModel) -> dict[str, Any]:
+    """What a model's card says of the model itself (the caller adds data and metrics)."""
+    method = "hashed n-gram logistic regression"
     if model.lexicon:
-        out += " stacked with VADER"
+        method += " stacked with VADER"
     if model.head is not None:
-        out += f", blended with a head over {model.head.encoder}"
-    return out
+        method += f", blended with a head over {model.head.encoder}"
+    return {
+        "language": model.language,
+        "method": method,
+        "encoder": model.head.encoder if model.head else None,
+        "features": model.spec.to_dict(),
+        "l2": L2[model.language],
+        "classes": model.classes,
+    }
 
 
 def evaluate(
@@ -235,17 +242,12 @@ def train(
         model = fit_language(language, train_part, encoder=encoder)
         metrics = evaluate(model, test_part)
         model.card = {
-            "language": language,
-            "method": method(model),
-            "encoder": model.head.encoder if model.head else None,
-            "features": model.spec.to_dict(),
-            "l2": L2[language],
+            **describe(model),
             "data": str(data_dir),
             "train_size": len(train_part),
             "test_size": len(test_part),
             "test_macro_f1": metrics["macro_f1"],
             "test_macro_f1_fast": evaluate(model, test_part, fast=True)["macro_f1"],
-            "classes": model.classes,
             "trained_at": utcnow().isoformat(),
         }
         info = artifacts_service.save(
