@@ -1,7 +1,7 @@
 """The segments pages say what is wrong in the user's language: the segment language's
-messages (segments/language.py, compiler.py) and the segments service's (saving, renaming,
-deleting, static lists) are templates the web app translates, with what the user typed,
-names and keywords kept as typed."""
+messages (segments/language.py, conditions.py, calls.py, compiler.py) and the segments
+service's (saving, renaming, deleting, static lists) are templates the web app
+translates, with what the user typed, names and keywords kept as typed."""
 
 from __future__ import annotations
 
@@ -271,21 +271,26 @@ def _unmarked(source: str) -> list[int]:
     return found
 
 
-MESSAGE_TAKERS = ("Phrase", "_err", "SegmentQueryError", "error", "_error", "ValidationError",
-                  "Conflict", "NotFound")  # fmt: skip
+MESSAGE_TAKERS = ("Phrase", "query_error", "SegmentQueryError", "error", "_error",
+                  "ValidationError", "Conflict", "NotFound")  # fmt: skip
 
 
 def test_every_message_of_the_segment_language_is_marked():
     files = [SRC / module for module in DOMAIN_MESSAGES["segments"]]
-    assert [f.name for f in files] == ["language.py", "compiler.py", "service.py"]
+    assert [f.name for f in files] == [
+        "language.py", "conditions.py", "calls.py", "compiler.py", "service.py"
+    ]  # fmt: skip
     assert {f.name: _unmarked(f.read_text()) for f in files} == {
         "language.py": [],
+        "conditions.py": [],
+        "calls.py": [],
         "compiler.py": [],
         "service.py": [],
     }
     # and the check does see an unmarked message
     sample = (
-        'raise _err(N_("marked"), 1)\nraise _err(f"unmarked {x}", 1)\nPhrase("bare")\n'
+        'raise query_error(N_("marked"), 1)\nraise query_error(f"unmarked {x}", 1)\n'
+        'Phrase("bare")\n'
         'raise _error(Conflict, N_("marked"), field="a")\nraise _error(Conflict, "bare")\n'
         'raise ValidationError("bare", field="a")\nraise NotFound(f"{x} bare")\n'
     )

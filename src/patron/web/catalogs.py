@@ -22,7 +22,13 @@ OPTIONS = {"templates/**.html": {"extensions": "jinja2.ext.i18n", "trim_blocks":
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
 # Area catalog -> domain modules (under src/patron) whose `N_("...")` messages it translates.
 DOMAIN_MESSAGES: dict[str, tuple[str, ...]] = {
-    "segments": ("segments/language.py", "segments/compiler.py", "segments/service.py"),
+    "segments": (
+        "segments/language.py",
+        "segments/conditions.py",
+        "segments/calls.py",
+        "segments/compiler.py",
+        "segments/service.py",
+    ),
 }
 DOMAIN_KEYWORDS = {"N_": None}
 
