@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
+from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from patron.auth.models import WebSession
+from patron.auth import service as auth_service
+from patron.auth.models import LoginFailure, WebSession
 from patron.auth.schemas import Role
+from patron.core.time import utcnow
 from tests.web.conftest import HTML, PASSWORD, login_csrf, signed_in
 
 
@@ -81,7 +85,7 @@ def test_login_without_the_form_token_is_refused(browser, session):
 
 
 def test_five_wrong_passwords_lock_the_email_for_a_while(browser, session):
-    email = f"locked-{uuid.uuid4().hex[:8]}@shop.test"  # the throttle outlives a test
+    email = f"locked-{uuid.uuid4().hex[:8]}@shop.test"
     signed_in(browser(), session, Role.OWNER, email=email)
     client = browser()
     statuses = []
@@ -90,6 +94,42 @@ def test_five_wrong_passwords_lock_the_email_for_a_while(browser, session):
         r = client.post("/login", data={"email": email, "password": password, "csrf_token": token})
         statuses.append(r.status_code)
     assert statuses == [401, 401, 401, 401, 401, 429]
+    # Counted in the database (every worker process sees them), under the email's hash only.
+    stored = session.scalars(select(LoginFailure.email_hash)).all()
+    assert stored == [hashlib.sha256(email.encode()).hexdigest()] * 5
+
+
+def _attempt(client, email: str, password: str) -> int:
+    token = login_csrf(client)
+    r = client.post("/login", data={"email": email, "password": password, "csrf_token": token})
+    return r.status_code
+
+
+def test_failures_recorded_by_another_process_lock_the_email_and_expire(browser, session):
+    email = "throttled@shop.test"
+    signed_in(browser(), session, Role.OWNER, email=email)
+    for _ in range(5):  # as another worker process would, through the same table
+        auth_service.record_login_failure(session, email=" Throttled@Shop.test ")
+    session.commit()
+    client = browser()
+    assert _attempt(client, email, PASSWORD) == 429
+    # 15 minutes later the window has passed: the right password signs in, failures forgotten
+    session.execute(update(LoginFailure).values(failed_at=utcnow() - timedelta(minutes=15)))
+    session.commit()
+    assert _attempt(client, email, PASSWORD) == 303
+    assert session.scalar(select(func.count()).select_from(LoginFailure)) == 0
+
+
+def test_a_successful_sign_in_forgets_the_earlier_wrong_passwords(browser, session):
+    email = "forgetful@shop.test"
+    signed_in(browser(), session, Role.OWNER, email=email)
+    client = browser()
+    assert [_attempt(client, email, p) for p in ["a", "b", "c", "d"]] == [401] * 4
+    assert _attempt(client, email, PASSWORD) == 303
+    other = browser()
+    assert [_attempt(other, email, p) for p in ["a", "b", "c", "d", "e"]] == [401] * 5
+    assert _attempt(other, email, PASSWORD) == 429
+    assert auth_service.login_throttled(session, email="other@shop.test") is False
 
 
 def test_next_never_leaves_the_site(browser, session):

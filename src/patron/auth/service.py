@@ -15,7 +15,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from patron.auth.models import ApiKey, User, WebSession
+from patron.auth.models import ApiKey, LoginFailure, User, WebSession
 from patron.auth.schemas import (
     ApiKeyCreated,
     ApiKeyRead,
@@ -80,6 +80,43 @@ def authenticate(session: Session, *, email: str, password: str) -> UserRead:
     user.last_login_at = utcnow()
     session.flush()
     return UserRead.model_validate(user)
+
+
+# Wrong passwords are counted per email in the database, so the limit holds across worker
+# processes and restarts: after MAX_LOGIN_FAILURES within the window, sign-in is refused.
+MAX_LOGIN_FAILURES = 5
+LOGIN_FAILURE_WINDOW = timedelta(minutes=15)
+
+
+def _email_hash(email: str) -> str:
+    return hashlib.sha256(normalize_email(email).encode()).hexdigest()
+
+
+def login_throttled(session: Session, *, email: str) -> bool:
+    """Whether `email` has had MAX_LOGIN_FAILURES wrong passwords within the window."""
+    since = utcnow() - LOGIN_FAILURE_WINDOW
+    recent = session.scalar(
+        select(func.count())
+        .select_from(LoginFailure)
+        .where(LoginFailure.email_hash == _email_hash(email), LoginFailure.failed_at > since)
+    )
+    return (recent or 0) >= MAX_LOGIN_FAILURES
+
+
+def record_login_failure(session: Session, *, email: str) -> None:
+    """Count a wrong password for `email`; failures older than the window are dropped."""
+    now = utcnow()
+    session.execute(
+        delete(LoginFailure).where(LoginFailure.failed_at <= now - LOGIN_FAILURE_WINDOW)
+    )
+    session.add(LoginFailure(email_hash=_email_hash(email), failed_at=now))
+    session.flush()
+
+
+def clear_login_failures(session: Session, *, email: str) -> None:
+    """Forget `email`'s wrong passwords (after it signed in)."""
+    session.execute(delete(LoginFailure).where(LoginFailure.email_hash == _email_hash(email)))
+    session.flush()
 
 
 def get_user(session: Session, *, user_id: int) -> UserRead:

@@ -158,6 +158,21 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("metric", name=op.f("pk_kpi_targets")),
     )
     op.create_table(
+        "login_failures",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("email_hash", sa.String(length=64), nullable=False),
+        sa.Column("failed_at", patron.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_login_failures")),
+    )
+    with op.batch_alter_table("login_failures", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_login_failures_email_at", ["email_hash", "failed_at"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_login_failures_failed_at"), ["failed_at"], unique=False
+        )
+
+    op.create_table(
         "marketing_spend",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("channel", sa.String(length=32), nullable=False),
@@ -1157,6 +1172,11 @@ def downgrade() -> None:
         batch_op.drop_index("uq_marketing_spend_channel_month")
 
     op.drop_table("marketing_spend")
+    with op.batch_alter_table("login_failures", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_login_failures_failed_at"))
+        batch_op.drop_index("ix_login_failures_email_at")
+
+    op.drop_table("login_failures")
     op.drop_table("kpi_targets")
     with op.batch_alter_table("jobs", schema=None) as batch_op:
         batch_op.drop_index("ix_jobs_claim")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hmac
 import secrets
-import threading
-import time
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -30,22 +28,6 @@ from patron.web.templating import activate_for, render
 router = APIRouter()
 
 LOGIN_CSRF_COOKIE = "patron_login_csrf"
-_FAILURES: dict[str, list[float]] = {}
-_FAILURES_LOCK = threading.Lock()
-MAX_FAILURES, FAILURE_WINDOW = 5, 900.0  # 5 wrong passwords per email per 15 minutes
-
-
-def _throttled(email: str) -> bool:
-    now = time.monotonic()
-    with _FAILURES_LOCK:
-        recent = [t for t in _FAILURES.get(email, []) if now - t < FAILURE_WINDOW]
-        _FAILURES[email] = recent
-        return len(recent) >= MAX_FAILURES
-
-
-def _failed(email: str) -> None:
-    with _FAILURES_LOCK:
-        _FAILURES.setdefault(email, []).append(time.monotonic())
 
 
 def safe_next(target: str | None) -> str:
@@ -106,20 +88,18 @@ def login(
         activate_for(session, None, request)
         error = i18n.gettext("The sign-in form expired. Please try again.")
         return _login_page(request, session, next_path=target, email=email, error=error, status=403)
-    key = email.strip().lower()
-    if _throttled(key):
+    if auth_service.login_throttled(session, email=email):
         activate_for(session, None, request)
         error = i18n.gettext("Too many failed attempts. Wait 15 minutes and try again.")
         return _login_page(request, session, next_path=target, email=email, error=error, status=429)
     try:
         account = auth_service.authenticate(session, email=email, password=password)
     except Unauthorized:
-        _failed(key)
+        auth_service.record_login_failure(session, email=email)  # committed with the 401 page
         activate_for(session, None, request)
         error = i18n.gettext("Email or password is wrong.")
         return _login_page(request, session, next_path=target, email=email, error=error, status=401)
-    with _FAILURES_LOCK:
-        _FAILURES.pop(key, None)
+    auth_service.clear_login_failures(session, email=email)
     token, _ = auth_service.start_web_session(session, user_id=account.id)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
