@@ -20,8 +20,7 @@ from patron import db
 from patron.events import inbox, service
 from patron.migrate import upgrade
 from patron.store import service as store_service
-from tests.conftest import drop_database, new_database_url
-from tests.jobs.test_worker_process import PATRON, ROOT, wait_for
+from tests.conftest import PATRON, ROOT, drop_database, new_database_url, wait_for
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 

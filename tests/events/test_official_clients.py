@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,15 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from patron import db
-from tests.conftest import drop_database, new_database_url
-
-PATRON = str(Path(sys.executable).parent / "patron")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.conftest import PATRON, drop_database, free_port, new_database_url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,9 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from patron import db
-from tests.events.test_official_clients import free_port
-
-PATRON = str(Path(sys.executable).parent / "patron")
+from tests.conftest import PATRON, free_port
 
 
 def job_status(url: str, job_id: int) -> str:

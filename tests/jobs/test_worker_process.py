@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,10 +18,8 @@ from sqlalchemy.pool import NullPool
 from patron import db
 from patron.jobs import service
 from patron.migrate import upgrade
-from tests.conftest import drop_database, new_database_url
+from tests.conftest import PATRON, ROOT, drop_database, new_database_url, wait_for
 
-PATRON = str(Path(sys.executable).parent / "patron")
-ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -63,15 +59,6 @@ def worker(url: str, *args: str, hold_file: Path | None = None) -> subprocess.Po
         env=env, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-
-
-def wait_for(predicate: object, what: str, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def jobs_state(engine: Engine) -> list[tuple[int, str, int]]:

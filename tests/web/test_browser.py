@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -26,7 +25,14 @@ import sqlalchemy as sa
 from playwright.sync_api import expect
 from sqlalchemy.pool import NullPool
 
-from tests.conftest import BACKENDS, PATRON, drop_database, new_database_url, run_patron
+from tests.conftest import (
+    BACKENDS,
+    PATRON,
+    drop_database,
+    free_port,
+    new_database_url,
+    run_patron,
+)
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = Path(os.environ.get("PATRON_SCREENSHOTS", "test-artifacts/screenshots"))
@@ -66,12 +72,6 @@ class Store:
         return self.row(sql)[0]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module", params=BACKENDS)
 def store(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -89,7 +89,7 @@ def store(
         for line in (cwd / "patron-credentials.txt").read_text().splitlines()
         if ": " in line
     )
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PATRON_DATABASE_URL": url}
     log = (cwd / "serve.log").open("wb")
     server = subprocess.Popen(
