@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from patron import db
-from tests.conftest import PATRON, drop_database, free_port, new_database_url
+from tests.conftest import PATRON, drop_database, free_port, new_database_url, wait_for
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -36,20 +36,19 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(base + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError("the server did not start")
+        wait_for(lambda: healthy(base), "the server to start")
         yield base, write_key, url
     finally:
         proc.terminate()
         proc.communicate(timeout=30)
         drop_database(url)
+
+
+def healthy(base: str) -> bool:
+    try:
+        return httpx.get(base + "/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def stored(url: str) -> list[tuple[str, str | None, str | None, str]]:

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from patron import db
-from tests.conftest import PATRON, free_port
+from tests.conftest import PATRON, free_port, wait_for
 
 
 def job_status(url: str, job_id: int) -> str:
@@ -54,11 +54,7 @@ def test_serve_runs_queued_jobs_and_stops_its_worker(database: str, tmp_path: Pa
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
-        status = "queued"
-        while time.monotonic() < deadline and status != "done":
-            time.sleep(0.2)
-            status = job_status(database, job_id)
-        assert status == "done"
+        wait_for(lambda: job_status(database, job_id) == "done", "the job to be done")
         # the worker may finish before the API listens (the app loads SciPy at start-up)
         assert wait_for_health(port, deadline) == 200
         worker_pids = children(proc.pid)
@@ -66,7 +62,4 @@ def test_serve_runs_queued_jobs_and_stops_its_worker(database: str, tmp_path: Pa
     finally:
         proc.terminate()
         proc.wait(timeout=60)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and Path(f"/proc/{worker_pids[0]}").exists():
-        time.sleep(0.1)
-    assert not Path(f"/proc/{worker_pids[0]}").exists()
+    wait_for(lambda: not Path(f"/proc/{worker_pids[0]}").exists(), "the worker to exit", 10)
