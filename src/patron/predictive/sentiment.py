@@ -82,7 +82,8 @@ def view(z: Floats) -> Floats:
 @dataclass
 class EncoderHead:
     """A logistic regression over the sentence embedding and the blend that uses it:
-    blend input is [n-gram view, VADER (English), head view] (`view`)."""
+    blend input is [n-gram view, VADER (English), corpus n-gram view (where trained with a
+    corpus), head view] (`view`)."""
 
     encoder: str  # `sentiment_encoder.name()` it was trained on; used with no other
     weights: Floats  # (384, k)
@@ -103,20 +104,21 @@ class LanguageModel:
     language: str
     text: LinearModel
     spec: FeatureSpec
-    # Stacking over [text margin, VADER compound, pos, neg] (English): weights (4 x k), bias.
+    # The blend without the encoder, over [text view, VADER compound, pos, neg (English),
+    # corpus view (`corpus_text`)]: weights (d x k), bias; None when the text model is alone.
     blend_weights: list[list[float]] | None = None
     blend_bias: list[float] | None = None
     neutral_band: float = NEUTRAL_BAND
     card: dict[str, Any] = field(default_factory=dict)
     head: EncoderHead | None = None
+    lexicon: bool = False  # VADER's three numbers are blend inputs (English)
+    # The same n-gram recipe trained on the store's texts and the language's public corpus
+    # (`sentiment_data.corpus`, ADR 28): what the store's texts alone never said.
+    corpus_text: LinearModel | None = None
 
     @property
     def classes(self) -> list[str]:
         return self.text.classes
-
-    @property
-    def lexicon(self) -> bool:
-        return self.blend_weights is not None
 
     def uses_encoder(self, *, fast: bool = False) -> bool:
         """Whether `score` reads the encoder: a head, trained on the encoder installed."""
@@ -134,15 +136,18 @@ class LanguageModel:
         has them already (a benchmark scoring the same texts many times)."""
         batch = batch or hash_batch(texts, self.language, self.spec)
         z = self.text.logits(batch)
-        lexicon = vader_features(texts) if self.lexicon else np.zeros((len(texts), 0))
+        views = [view(z)]
+        if self.lexicon:
+            views.append(vader_features(texts))
+        if self.corpus_text is not None:
+            views.append(view(self.corpus_text.logits(batch)))
         if self.head is not None and self.uses_encoder(fast=fast):
             if embedded is None:
                 embedded = sentiment_encoder.embed(texts)
-            encoded = self.head.logits(embedded)
-            dense = np.hstack([view(z), lexicon, view(encoded)])
+            dense = np.hstack([*views, view(self.head.logits(embedded))])
             z = dense @ self.head.blend_weights + self.head.blend_bias
         elif self.blend_weights is not None and self.blend_bias is not None:
-            dense = np.hstack([view(z), lexicon])
+            dense = np.hstack(views)
             z = dense @ np.asarray(self.blend_weights) + np.asarray(self.blend_bias)
         return softmax(z)
 
@@ -159,9 +164,10 @@ class LanguageModel:
             labels = [classes[i] for i in p.argmax(axis=1)]
         else:
             labels = [label_of(s, self.neutral_band) for s in scores]
-        known = (
-            np.ones(len(texts)) if self.uses_encoder(fast=fast) else self.text.known_share(batch)
-        )
+        if self.uses_encoder(fast=fast):
+            known = np.ones(len(texts))
+        else:  # the corpus model knows every bucket the text model knows, and more
+            known = (self.corpus_text or self.text).known_share(batch)
         return scores, labels, known
 
     def to_bytes(self) -> bytes:
@@ -171,6 +177,7 @@ class LanguageModel:
             "spec": self.spec.to_dict(),
             "blend_weights": self.blend_weights,
             "blend_bias": self.blend_bias,
+            "lexicon": self.lexicon,
             "neutral_band": self.neutral_band,
             "card": self.card,
         }
@@ -184,6 +191,8 @@ class LanguageModel:
                 "head_blend_weights": self.head.blend_weights,
                 "head_blend_bias": self.head.blend_bias,
             }
+        if self.corpus_text is not None:
+            arrays.update(self.corpus_text.arrays("corpus_"))
         return self.text.to_bytes(meta, arrays)
 
     @classmethod
@@ -201,6 +210,9 @@ class LanguageModel:
                 blend_bias=arrays["head_blend_bias"],
                 l2=float(meta.get("encoder_l2", 0.0)),
             )
+        corpus_text = None
+        if "corpus_used" in arrays:
+            corpus_text = LinearModel.from_arrays(text.classes, arrays, "corpus_")
         return cls(
             language=str(meta["language"]),
             text=text,
@@ -210,6 +222,9 @@ class LanguageModel:
             neutral_band=float(meta.get("neutral_band", NEUTRAL_BAND)),
             card=dict(meta.get("card") or {}),
             head=head,
+            # models written before corpora had a blend only where VADER was stacked
+            lexicon=bool(meta.get("lexicon", meta.get("blend_weights") is not None)),
+            corpus_text=corpus_text,
         )
 
 

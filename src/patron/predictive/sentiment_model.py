@@ -84,6 +84,26 @@ class LinearModel:
         lengths = np.diff(batch.offsets).astype(np.float64)
         return np.divide(hits, lengths, out=np.zeros_like(hits), where=lengths > 0)
 
+    def arrays(self, prefix: str) -> dict[str, Floats]:
+        """This model as named arrays, to travel inside another model's ``.npz``."""
+        return {
+            f"{prefix}used": self.used.astype(np.int32),
+            f"{prefix}idf": self.idf[1:].astype(np.float32),
+            f"{prefix}weights": self.weights[1:].astype(np.float32),
+            f"{prefix}bias": self.bias,
+        }
+
+    @classmethod
+    def from_arrays(cls, classes: list[str], arrays: dict[str, Floats], prefix: str) -> LinearModel:
+        k = len(classes)
+        return cls(
+            classes=list(classes),
+            used=arrays[f"{prefix}used"].astype(np.int64),
+            idf=np.concatenate([[0.0], arrays[f"{prefix}idf"].astype(np.float64)]),
+            weights=np.vstack([np.zeros((1, k)), arrays[f"{prefix}weights"].astype(np.float64)]),
+            bias=arrays[f"{prefix}bias"].astype(np.float64),
+        )
+
     def to_bytes(
         self, meta: dict[str, Any] | None = None, arrays: dict[str, Floats] | None = None
     ) -> bytes:

@@ -94,11 +94,15 @@ def fit_language(
     stack_lexicon: bool | None = None,
     encoder: bool | None = None,
     embedded: Floats | None = None,
+    corpus: list[Example] | None = None,
 ) -> LanguageModel:
     """The Patron recipe for one language on `examples` (needs positive and negative).
 
     `encoder`: None uses the sentence encoder if it is on, True requires it, False leaves it
-    out. `embedded` (n x 384) are the examples' embeddings if the caller has them already."""
+    out. `embedded` (n x 384) are the examples' embeddings if the caller has them already.
+    `corpus`: public labelled text of the language (`sentiment_data.corpus`, ADR 28); a
+    second n-gram model learns from the examples and the corpus texts that are not among
+    them, and the blends read it beside the first."""
     if language not in LANGUAGES:
         raise ValidationError(f"must be one of {', '.join(LANGUAGES)}", field="language")
     classes = _classes(examples)
@@ -115,9 +119,12 @@ def fit_language(
             "the sentence encoder is off (PATRON_SENTIMENT_ENCODER) or not installed",
             field="encoder",
         )
+    extra = [ex for ex in sentiment_data.unseen(corpus or [], examples) if ex.label in classes]
     text_model = _fit_text(language, examples, spec, l2, classes)
-    model = LanguageModel(language=language, text=text_model, spec=spec)
-    if not stack and encoder_name is None:
+    model = LanguageModel(language=language, text=text_model, spec=spec, lexicon=stack)
+    if extra:
+        model.corpus_text = _fit_text(language, examples + extra, spec, l2, classes)
+    if not stack and not extra and encoder_name is None:
         return model
     texts = [ex.text for ex in examples]
     labels = [ex.label for ex in examples]
@@ -131,24 +138,29 @@ def fit_language(
     folds = np.random.default_rng(0).permutation(n) % STACK_FOLDS
     width = 1 if len(classes) == 2 else len(classes)
     text_oof = np.zeros((n, width))
+    corpus_oof = np.zeros((n, width if extra else 0))
     head_oof = np.zeros((n, width))
     for k in range(STACK_FOLDS):
         inside, held = np.flatnonzero(folds != k), np.flatnonzero(folds == k)
-        fold_model = _fit_text(language, [examples[i] for i in inside], spec, l2, classes)
+        fold_examples = [examples[i] for i in inside]
+        fold_model = _fit_text(language, fold_examples, spec, l2, classes)
         batch = hash_batch([texts[i] for i in held], language, spec)
         text_oof[held] = view(fold_model.logits(batch))
+        if extra:  # the corpus is in every fold: it is never what a fold is scored on
+            fold_corpus = _fit_text(language, fold_examples + extra, spec, l2, classes)
+            corpus_oof[held] = view(fold_corpus.logits(batch))
         if embedded is not None:
             w, b = _fit_dense(embedded[inside], [labels[i] for i in inside], classes, head_l2)
             head_oof[held] = view(embedded[held] @ w + b)
     lexicon = vader_features(texts) if stack else np.zeros((n, 0))
-    if stack:
-        w, b = _fit_dense(np.hstack([text_oof, lexicon]), labels, classes, BLEND_L2)
+    if stack or extra:
+        w, b = _fit_dense(np.hstack([text_oof, lexicon, corpus_oof]), labels, classes, BLEND_L2)
         model.blend_weights = w.tolist()
         model.blend_bias = b.tolist()
     if encoder_name is not None and embedded is not None:  # both or neither
         head_w, head_b = _fit_dense(embedded, labels, classes, head_l2)
         blend_w, blend_b = _fit_dense(
-            np.hstack([text_oof, lexicon, head_oof]), labels, classes, BLEND_L2
+            np.hstack([text_oof, lexicon, corpus_oof, head_oof]), labels, classes, BLEND_L2
         )
         model.head = EncoderHead(
             encoder=encoder_name,
@@ -166,6 +178,8 @@ def describe(model: LanguageModel) -> dict[str, Any]:
     method = "hashed n-gram logistic regression"
     if model.lexicon:
         method += " stacked with VADER"
+    if model.corpus_text is not None:
+        method += ", with a second one trained on the shipped corpus too"
     if model.head is not None:
         method += f", blended with a head over {model.head.encoder}"
     return {
@@ -217,9 +231,11 @@ def train(
     languages: list[str] | None = None,
     activate: bool = True,
     encoder: bool | None = None,
+    corpus: bool = True,
 ) -> list[TrainReport]:
     """Train each language found under `data_dir` (or only `languages`), measure it on a
-    held-out part, and store it as the next version of ``sentiment-<lang>``."""
+    held-out part, and store it as the next version of ``sentiment-<lang>``. `corpus`: learn
+    from the language's shipped public corpus too, where one ships (ADR 28)."""
     if not data_dir.is_dir():
         raise ValidationError(f"{data_dir} is not a directory", field="data")
     for language in languages or []:
@@ -239,11 +255,14 @@ def train(
     reports: list[TrainReport] = []
     for language in wanted:
         train_part, test_part = holdout(language, found[language])
-        model = fit_language(language, train_part, encoder=encoder)
+        # the held-out part is never learnt from, not even through the corpus
+        public = sentiment_data.unseen(sentiment_data.corpus(language), test_part) if corpus else []
+        model = fit_language(language, train_part, encoder=encoder, corpus=public)
         metrics = evaluate(model, test_part)
         model.card = {
             **describe(model),
             "data": str(data_dir),
+            "corpus_size": len(sentiment_data.unseen(public, train_part)),
             "train_size": len(train_part),
             "test_size": len(test_part),
             "test_macro_f1": metrics["macro_f1"],
